@@ -1,0 +1,202 @@
+/**
+ * The decision engine of the article, on the embedded broker: thousands of shoppers, a topic with
+ * four partitions, four consumers plus one joining mid-run, in each subscription mode in turn.
+ *
+ *   npm start                      # ~6,000 events per mode
+ *   npm start -- --quick           # ~1,500 events per mode
+ *   npm start -- --events 20000
+ */
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import type { ConsumerMode } from '../../src/index.js';
+import { conclusions, details, table } from './report.js';
+import {
+  CONSUMERS,
+  FAILOVER_DELAY_MS,
+  LEASE_TTL_MS,
+  PARTITIONS,
+  SLOW_EVENT_MS,
+  STALL_MS,
+  runScenario,
+  type ScenarioResult,
+} from './scenario.js';
+import { makeWorkload, thinOut, type Workload } from './workload.js';
+
+const USAGE = `Usage: npm start -- [--quick] [--events N] [--pulsar <url>]
+
+  --quick         a smaller run (~1,500 events per mode)
+  --events N      events per mode (default 6000; the serial row gets a quarter of them)
+  --pulsar <url>  run against a live Pulsar broker (not available yet)
+  --help          this text`;
+
+/** Offered load: the default run publishes 6,000 events in 1.2 s… */
+const EVENTS_PER_MS = 5;
+/** …and no run publishes in less than this, so that the slow shopper's events do not pile up. */
+const MIN_PUBLISH_MS = 600;
+/** The serial row keeps one shopper in this many: it is the slow row, and it says so. */
+const SERIAL_THIN = 4;
+/** When the fifth consumer joins, as a fraction of the publish window. */
+const JOIN_AT = 0.4;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function options(): { events: number } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        events: { type: 'string' },
+        pulsar: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    fail(`${(error as Error).message}\n\n${USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (v.pulsar !== undefined) {
+    fail(`--pulsar ${v.pulsar}: running against a live Pulsar broker is not available yet; run without --pulsar to use the embedded broker.`);
+  }
+  let events = v.quick ? 1500 : 6000;
+  if (v.events !== undefined) {
+    const n = Number(v.events);
+    if (!Number.isSafeInteger(n) || n < 100 || n > 1_000_000) fail(`--events: expected an integer from 100 to 1000000, got ${v.events}`);
+    events = n;
+  }
+  return { events };
+}
+
+interface Row {
+  readonly label: string;
+  readonly mode: ConsumerMode;
+  readonly maxConcurrency: number;
+  readonly workload: Workload;
+}
+
+async function main(): Promise<void> {
+  const { events } = options();
+  const workload = makeWorkload(events, Math.max(MIN_PUBLISH_MS, Math.round(events / EVENTS_PER_MS)));
+  const serialWorkload = thinOut(workload, SERIAL_THIN);
+  const rows: Row[] = [
+    { label: 'shared', mode: 'shared', maxConcurrency: 100, workload },
+    { label: 'shared-locked', mode: 'shared-locked', maxConcurrency: 100, workload },
+    { label: 'failover', mode: 'failover', maxConcurrency: 100, workload },
+    { label: 'key-shared', mode: 'key-shared', maxConcurrency: 100, workload },
+    { label: 'failover, serial', mode: 'failover', maxConcurrency: 1, workload: serialWorkload },
+  ];
+
+  const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+  out('Decision engine: "should we message this shopper now?" — at most one message per shopper.');
+  out(
+    `${workload.shoppers.toLocaleString('en-US')} shoppers, ${workload.events.toLocaleString('en-US')} events in bursts, ` +
+      `published over ${(workload.publishMs / 1000).toFixed(1)} s to a topic with ${PARTITIONS} partitions; ` +
+      `${CONSUMERS} consumers per mode, a 5th joins at ${JOIN_AT * 100}% of the way.`,
+  );
+  out(
+    `One slow shopper (${SLOW_EVENT_MS} ms per event); ${workload.stalledShoppers.size} shoppers stall ${STALL_MS} ms ` +
+      `between reading their state and writing the decision (in shared-locked their ${LEASE_TTL_MS} ms lease expires ` +
+      `meanwhile, as in a GC pause longer than the lease); failover hand-over delay ${FAILOVER_DELAY_MS} ms.`,
+  );
+  out(
+    `"failover, serial" is one key at a time per consumer (a pulsar-client listener), on every ${SERIAL_THIN}th shopper ` +
+      `(${serialWorkload.events.toLocaleString('en-US')} events) at the same rate.`,
+  );
+  out();
+
+  const results: ScenarioResult[] = [];
+  const began = performance.now();
+  for (const row of rows) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format: `${row.label.padEnd(16)} |{bar}| {value}/{total} events | {duration_formatted}`,
+        barsize: 30,
+        hideCursor: true,
+        clearOnComplete: false,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    try {
+      results.push(
+        await runScenario({
+          label: row.label,
+          mode: row.mode,
+          maxConcurrency: row.maxConcurrency,
+          workload: row.workload,
+          joinAt: JOIN_AT,
+          timeoutMs: 60_000,
+          onStart: () => {
+            started = true;
+            bar.start(row.workload.events, 0);
+          },
+          onProgress: (settled) => {
+            if (started) bar.update(settled);
+          },
+        }),
+      );
+    } finally {
+      if (started) bar.stop();
+    }
+  }
+  const totalS = (performance.now() - began) / 1000;
+
+  out();
+  out(table(results));
+  out(
+    'violations: overlapping runs of one shopper seen by the exclusivity counter (one store for all consumers); ' +
+      'latency: publish → decision recorded; fast-key wait: publish → handler start, for every shopper but the slow and stalled ones.',
+  );
+  out();
+  out(details(results));
+  out();
+  for (const line of conclusions(results)) out(`- ${line}`);
+  out();
+
+  // Nothing lost, everything stopped: the run fails loudly otherwise.
+  const problems: string[] = [];
+  for (const r of results) {
+    if (r.lost > 0) {
+      problems.push(
+        `${r.spec.label}: ${r.lost} of ${r.published} events were neither handled nor dead-lettered` +
+          (r.onlyFencedOff > 0
+            ? ` (${r.onlyFencedOff} of them ran only in runs whose fenced write was rejected, so their decision was never recorded)`
+            : ''),
+      );
+    }
+    if (r.timedOut) problems.push(`${r.spec.label}: events still unsettled after 60 s`);
+    if (!r.stoppedGracefully) problems.push(`${r.spec.label}: a consumer did not stop gracefully (${JSON.stringify(r.stopReports)})`);
+    if (r.published !== r.spec.workload.events) problems.push(`${r.spec.label}: published ${r.published} of ${r.spec.workload.events}`);
+    for (const e of r.errors) problems.push(`${r.spec.label}: consumer error: ${e}`);
+  }
+  const handled = results.reduce((sum, r) => sum + r.published - r.deadLettered, 0);
+  const dead = results.reduce((sum, r) => sum + r.deadLettered, 0);
+  if (problems.length > 0) {
+    for (const p of problems) process.stderr.write(`FAILED: ${p}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const reports = results.flatMap((r) => r.stopReports);
+  const slowestStop = Math.max(...reports.map((r) => r.durationMs));
+  const released = reports.reduce((sum, r) => sum + r.released, 0);
+  out(
+    `Checked: all ${results.reduce((s, r) => s + r.published, 0).toLocaleString('en-US')} published events were handled ` +
+      `(${handled.toLocaleString('en-US')}) or dead-lettered (${dead}); all ${reports.length} consumers stopped gracefully ` +
+      `(slowest stop() ${slowestStop.toFixed(1)} ms, ${released} messages released, none abandoned). Total ${totalS.toFixed(1)} s.`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,87 @@
+import type { Fence } from '../fencing/types.js';
+import type { MessageMeta } from '../transports/types.js';
+import type { ConsumerInfo, HandlerContext, Violation } from './types.js';
+
+/** @internal What a run context needs from its engine. */
+export interface ContextHost {
+  readonly info: ConsumerInfo;
+  reportViolation(violation: Violation): void;
+  reportError(error: unknown, phase: string): void;
+}
+
+/**
+ * @internal The context of one handler run. The AbortController is created only when a handler
+ * reads `signal`, because most runs never look at it and creating one per event is costly.
+ */
+export class RunContext<T> implements HandlerContext<T> {
+  readonly key: string;
+  readonly event: T;
+  readonly message: MessageMeta;
+  readonly attempt: number;
+  readonly fencingToken: number | undefined;
+  readonly lockWaitMs: number;
+  /** Monotonic start time, for timeouts. */
+  readonly startedAt: number;
+  /** Set once the run was reported stuck, so it is reported once. */
+  stuckReported = false;
+  readonly #host: ContextHost;
+  #controller: AbortController | undefined;
+  #reason: unknown;
+
+  constructor(
+    host: ContextHost,
+    key: string,
+    event: T,
+    message: MessageMeta,
+    attempt: number,
+    fencingToken: number | undefined,
+    lockWaitMs: number,
+  ) {
+    this.#host = host;
+    this.key = key;
+    this.event = event;
+    this.message = message;
+    this.attempt = attempt;
+    this.fencingToken = fencingToken;
+    this.lockWaitMs = lockWaitMs;
+    this.startedAt = performance.now();
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  get fence(): Fence | undefined {
+    return this.fencingToken === undefined
+      ? undefined
+      : { token: this.fencingToken, owner: this.#host.info.consumerName };
+  }
+
+  get consumer(): ConsumerInfo {
+    return this.#host.info;
+  }
+
+  /** The reason the run was aborted with, if it was. */
+  get abortReason(): unknown {
+    return this.#reason;
+  }
+
+  /** Abort the run's signal; the first reason wins. */
+  abort(reason: Error): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  reportViolation(violation: Omit<Violation, 'messageId'>): void {
+    this.#host.reportViolation({ ...violation, messageId: this.message.id });
+  }
+
+  reportError(error: unknown, phase: string): void {
+    this.#host.reportError(error, phase);
+  }
+}

@@ -1,0 +1,36 @@
+import { functionArgument, stringOption } from '../internal/validate.js';
+import { Engine } from './engine.js';
+import { resolveOptions } from './options.js';
+import type { ExclusiveConsumer, ExclusiveConsumerOptions, Handler, KeyFn } from './types.js';
+
+/**
+ * Create a consumer of `topic` that runs `handler` for each event with per-key exclusivity: events
+ * whose `keyFn` gives the same key run one at a time, in order, while different keys run
+ * concurrently (up to `maxConcurrency`). Across consumers, exclusivity comes from the mode:
+ * broker routing (`key-shared`, `failover`) or a lease lock (`shared-locked`).
+ *
+ * Nothing runs until `start()`. Options are validated now: a wrong one throws a
+ * `ConfigurationError` naming it.
+ *
+ * @example
+ * ```ts
+ * const consumer = createExclusiveConsumer<ShopperEvent>(
+ *   'shopper-events',
+ *   (event) => event.shopperId,
+ *   async (event, ctx) => decide(event, ctx.signal),
+ *   { maxConcurrency: 200 },
+ * );
+ * await consumer.start();
+ * ```
+ */
+export function createExclusiveConsumer<T = unknown>(
+  topic: string,
+  keyFn: KeyFn<T>,
+  handler: Handler<T>,
+  options?: ExclusiveConsumerOptions<T>,
+): ExclusiveConsumer {
+  stringOption('topic', topic, '');
+  functionArgument('keyFn', keyFn);
+  functionArgument('handler', handler);
+  return new Engine<T>(topic, keyFn, handler, resolveOptions(options));
+}

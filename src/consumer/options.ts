@@ -1,0 +1,159 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { jsonCodec, type Codec } from '../codecs/index.js';
+import { ConfigurationError } from '../errors/configuration-error.js';
+import {
+  adapterOption,
+  integerOption,
+  numberOption,
+  oneOfOption,
+  stringOption,
+} from '../internal/validate.js';
+import type { FencingTokenSource, Lock } from '../locks/types.js';
+import type { Middleware } from '../middleware/types.js';
+import { memoryTransport } from '../transports/memory/index.js';
+import type { InitialPosition, Transport } from '../transports/types.js';
+import type { ConsumerMode, ExclusiveConsumerOptions } from './types.js';
+
+/** Defaults of {@link ExclusiveConsumerOptions}, frozen. */
+export const defaults = Object.freeze({
+  mode: 'key-shared' as ConsumerMode,
+  subscription: 'exclusive-consumer',
+  initialPosition: 'latest' as InitialPosition,
+  maxConcurrency: 100,
+  maxInFlight: 1000,
+  handlerTimeoutMs: 30_000,
+  stopTimeoutMs: 30_000,
+  checkPartitionKey: true,
+  retry: Object.freeze({ maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 10_000, factor: 2, jitter: 0.5 }),
+  lease: Object.freeze({
+    ttlMs: 10_000,
+    whenBusy: 'wait' as 'wait' | 'release',
+    acquireTimeoutMs: 30_000,
+    retryDelayMs: 50,
+    lingerMs: 0,
+  }),
+});
+
+const MODES: readonly ConsumerMode[] = ['key-shared', 'failover', 'shared-locked', 'shared'];
+
+/** @internal Options with every default applied. */
+export interface ResolvedOptions<T> {
+  readonly transport: Transport;
+  readonly mode: ConsumerMode;
+  readonly subscription: string;
+  readonly consumerName: string;
+  readonly initialPosition: InitialPosition;
+  readonly codec: Codec<T>;
+  readonly maxConcurrency: number;
+  readonly maxInFlight: number;
+  readonly handlerTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly checkPartitionKey: boolean;
+  readonly retry: {
+    readonly maxAttempts: number;
+    readonly initialDelayMs: number;
+    readonly maxDelayMs: number;
+    readonly factor: number;
+    readonly jitter: number;
+  };
+  readonly lock: Lock | undefined;
+  readonly lease: {
+    readonly ttlMs: number;
+    readonly whenBusy: 'wait' | 'release';
+    readonly acquireTimeoutMs: number;
+    readonly retryDelayMs: number;
+    readonly lingerMs: number;
+  };
+  readonly tokenSource: FencingTokenSource | undefined;
+  readonly middleware: readonly Middleware<T>[];
+  readonly deadLetterTopic: string | undefined;
+  readonly maxRedeliverCount: number | undefined;
+  readonly nackRedeliveryDelayMs: number | undefined;
+}
+
+function objectOption(option: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigurationError(option, 'an object', value);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** @internal Validate `options` and apply defaults; throws `ConfigurationError` naming the option. */
+export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefined): ResolvedOptions<T> {
+  const o = objectOption('options', options) as ExclusiveConsumerOptions<T> & Record<string, unknown>;
+  const mode = oneOfOption('mode', o.mode, defaults.mode, MODES);
+
+  if (o.transport !== undefined) adapterOption('transport', o.transport, ['subscribe', 'createProducer']);
+  if (o.codec !== undefined) adapterOption('codec', o.codec, ['decode', 'encode']);
+  if (o.lock !== undefined) adapterOption('lock', o.lock, ['tryAcquire', 'extend', 'release']);
+  if (o.tokenSource !== undefined) adapterOption('tokenSource', o.tokenSource, ['nextToken']);
+  if (mode === 'shared-locked' && o.lock === undefined) {
+    throw new ConfigurationError('lock', "a Lock in 'shared-locked' mode (e.g. new MemoryLock() or a Redis lock)", o.lock);
+  }
+  if (o.middleware !== undefined) {
+    if (!Array.isArray(o.middleware)) throw new ConfigurationError('middleware', 'an array of functions', o.middleware);
+    o.middleware.forEach((m: unknown, i: number) => {
+      if (typeof m !== 'function') throw new ConfigurationError(`middleware[${i}]`, 'a function', m);
+    });
+  }
+  if (o.checkPartitionKey !== undefined && typeof o.checkPartitionKey !== 'boolean') {
+    throw new ConfigurationError('checkPartitionKey', 'a boolean', o.checkPartitionKey);
+  }
+
+  const retry = objectOption('retry', o.retry);
+  const lease = objectOption('lease', o.lease);
+  const deadLetter = objectOption('deadLetter', o.deadLetter);
+  const maxInFlight = integerOption('maxInFlight', o.maxInFlight, defaults.maxInFlight, 1);
+  const retryInitial = integerOption('retry.initialDelayMs', retry.initialDelayMs, defaults.retry.initialDelayMs, 0);
+  const retryMax = integerOption('retry.maxDelayMs', retry.maxDelayMs, Math.max(defaults.retry.maxDelayMs, retryInitial), 0);
+  if (retryMax < retryInitial) {
+    throw new ConfigurationError('retry.maxDelayMs', `an integer ≥ retry.initialDelayMs (${retryInitial})`, retryMax);
+  }
+  const ttlMs = integerOption('lease.ttlMs', lease.ttlMs, defaults.lease.ttlMs, 30);
+
+  return {
+    transport: o.transport ?? memoryTransport(),
+    mode,
+    subscription: stringOption('subscription', o.subscription, defaults.subscription),
+    consumerName: stringOption(
+      'consumerName',
+      o.consumerName,
+      `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    ),
+    initialPosition: oneOfOption('initialPosition', o.initialPosition, defaults.initialPosition, ['earliest', 'latest']),
+    codec: o.codec ?? (jsonCodec() as Codec<T>),
+    maxConcurrency: integerOption('maxConcurrency', o.maxConcurrency, defaults.maxConcurrency, 1),
+    maxInFlight,
+    handlerTimeoutMs: integerOption('handlerTimeoutMs', o.handlerTimeoutMs, defaults.handlerTimeoutMs, 0),
+    stopTimeoutMs: integerOption('stopTimeoutMs', o.stopTimeoutMs, defaults.stopTimeoutMs, 0),
+    checkPartitionKey: o.checkPartitionKey ?? defaults.checkPartitionKey,
+    retry: {
+      maxAttempts: integerOption('retry.maxAttempts', retry.maxAttempts, defaults.retry.maxAttempts, 1),
+      initialDelayMs: retryInitial,
+      maxDelayMs: retryMax,
+      factor: numberOption('retry.factor', retry.factor, defaults.retry.factor, 1),
+      jitter: numberOption('retry.jitter', retry.jitter, defaults.retry.jitter, 0, 1),
+    },
+    lock: o.lock,
+    lease: {
+      ttlMs,
+      whenBusy: oneOfOption('lease.whenBusy', lease.whenBusy, defaults.lease.whenBusy, ['wait', 'release']),
+      acquireTimeoutMs: integerOption('lease.acquireTimeoutMs', lease.acquireTimeoutMs, defaults.lease.acquireTimeoutMs, 0),
+      retryDelayMs: integerOption('lease.retryDelayMs', lease.retryDelayMs, defaults.lease.retryDelayMs, 1),
+      lingerMs: integerOption('lease.lingerMs', lease.lingerMs, defaults.lease.lingerMs, 0),
+    },
+    tokenSource: o.tokenSource,
+    middleware: o.middleware ?? [],
+    deadLetterTopic: deadLetter.topic === undefined ? undefined : stringOption('deadLetter.topic', deadLetter.topic, ''),
+    maxRedeliverCount:
+      deadLetter.maxRedeliverCount === undefined
+        ? undefined
+        : integerOption('deadLetter.maxRedeliverCount', deadLetter.maxRedeliverCount, 0, 1),
+    nackRedeliveryDelayMs:
+      o.nackRedeliveryDelayMs === undefined
+        ? undefined
+        : integerOption('nackRedeliveryDelayMs', o.nackRedeliveryDelayMs, 0, 0),
+  };
+}

@@ -1,0 +1,300 @@
+import type { Codec } from '../codecs/index.js';
+import type { Fence } from '../fencing/types.js';
+import type { FencingTokenSource, Lock } from '../locks/types.js';
+import type { Middleware } from '../middleware/types.js';
+import type { InitialPosition, MessageMeta, Transport } from '../transports/types.js';
+
+/**
+ * How exclusivity across processes is obtained.
+ *
+ * - `key-shared` (default): the broker routes each key to one consumer (Pulsar Key_Shared).
+ * - `failover`: one active consumer per partition (Pulsar Failover). Head-of-line blocking between
+ *   partitions is gone inside a consumer, but scaling is capped by the partition count.
+ * - `shared-locked`: any consumer may receive any message (Pulsar Shared); a lease lock per key
+ *   (`lock` option) makes runs exclusive, and its fencing token is handed to the handler.
+ * - `shared`: no exclusivity across consumers at all. A baseline for comparisons; warns at start.
+ */
+export type ConsumerMode = 'key-shared' | 'failover' | 'shared-locked' | 'shared';
+
+/** Gives the exclusivity key of an event, e.g. the shopper id. Must return a non-empty string. */
+export type KeyFn<T> = (event: T, message: MessageMeta) => string;
+
+/** Handles one event. Resolve to acknowledge; throw to retry (or dead-letter when retries run out). */
+export type Handler<T> = (event: T, ctx: HandlerContext<T>) => Promise<void> | void;
+
+/** A violation of per-key exclusivity, as detected by the counter middleware or another detector. */
+export interface Violation {
+  readonly key: string;
+  /** Runs of the key in progress, this one included (2 or more). */
+  readonly concurrent: number;
+  /** What detected it, e.g. `exclusivity-counter`. */
+  readonly source: string;
+  readonly messageId: string;
+}
+
+/** Identity of the consumer running a handler. */
+export interface ConsumerInfo {
+  readonly topic: string;
+  readonly subscription: string;
+  readonly consumerName: string;
+  readonly mode: ConsumerMode;
+  readonly transport: string;
+}
+
+/** What a handler and its middleware receive besides the event. */
+export interface HandlerContext<T = unknown> {
+  /** The exclusivity key from `keyFn`. */
+  readonly key: string;
+  /** The decoded event. */
+  readonly event: T;
+  /**
+   * Aborted when the handler should give up: the handler timed out (`HandlerTimeoutError`), the
+   * lease on the key was lost (`LockLostError`), or the consumer stops without draining
+   * (`ConsumerStoppedError`). `signal.reason` says which.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Fencing token for this key, strictly increasing per key across the fleet. Set in `shared-locked`
+   * mode (the lease's token) and in other modes when a `tokenSource` is configured.
+   */
+  readonly fencingToken: number | undefined;
+  /** `{ token, owner }` to present to a fenced store, when a fencing token is set. */
+  readonly fence: Fence | undefined;
+  /** 1 on the first run of this delivery in this consumer, then 2, 3… on retries in place. */
+  readonly attempt: number;
+  /** The message as delivered: id, partition key, properties, redelivery count, publish time, topic. */
+  readonly message: MessageMeta;
+  /** Which consumer runs the handler. */
+  readonly consumer: ConsumerInfo;
+  /** Milliseconds spent acquiring the key's lease before this run (0 when none was needed). */
+  readonly lockWaitMs: number;
+  /** Report an exclusivity violation: counted in stats and emitted as a `violation` event. */
+  reportViolation(violation: Omit<Violation, 'messageId'>): void;
+  /** Report a non-fatal error from middleware (emitted as an `error` event; processing goes on). */
+  reportError(error: unknown, phase: string): void;
+}
+
+/** Exponential backoff for retries in place. */
+export interface RetryOptions {
+  /**
+   * Handler attempts per delivery, the first included; after the last failure the message is
+   * dead-lettered.
+   * @default 3
+   */
+  readonly maxAttempts?: number;
+  /** @default 100 */
+  readonly initialDelayMs?: number;
+  /** @default 10_000 */
+  readonly maxDelayMs?: number;
+  /** @default 2 */
+  readonly factor?: number;
+  /**
+   * Fraction of each delay drawn at random (0: none; 0.5: the delay is between 50% and 100% of the
+   * computed one).
+   * @default 0.5
+   */
+  readonly jitter?: number;
+}
+
+/** How `shared-locked` holds a key's lease. */
+export interface LeaseOptions {
+  /**
+   * Lease time to live; renewed every `ttlMs / 3` while the key has work.
+   * @default 10_000
+   */
+  readonly ttlMs?: number;
+  /**
+   * When another consumer holds the key: `wait` retries to acquire (with jitter) for up to
+   * `acquireTimeoutMs`, keeping the key's events queued in order but not holding a concurrency
+   * slot; `release` gives the key's messages back to the broker at once (negative ack) to be
+   * redelivered later, freeing in-flight room sooner at the cost of redeliveries.
+   * @default 'wait'
+   */
+  readonly whenBusy?: 'wait' | 'release';
+  /** @default 30_000 */
+  readonly acquireTimeoutMs?: number;
+  /** Delay between acquire attempts (jittered ±50%). @default 50 */
+  readonly retryDelayMs?: number;
+  /**
+   * Keep the lease this long after the key's last queued event ran, so a burst of one key costs
+   * one acquire. 0 releases at once.
+   * @default 0
+   */
+  readonly lingerMs?: number;
+}
+
+/** Options of {@link createExclusiveConsumer}. Validated at creation. */
+export interface ExclusiveConsumerOptions<T> {
+  /**
+   * The broker adapter.
+   * @default memoryTransport() — the embedded broker shared by the process
+   */
+  readonly transport?: Transport;
+  /** @default 'key-shared' */
+  readonly mode?: ConsumerMode;
+  /**
+   * Subscription name shared by the consumer group.
+   * @default 'exclusive-consumer'
+   */
+  readonly subscription?: string;
+  /** Unique consumer name. @default `<hostname>-<pid>-<random>` */
+  readonly consumerName?: string;
+  /** @default 'latest' (as Pulsar) */
+  readonly initialPosition?: InitialPosition;
+  /** Payload decoder. @default jsonCodec() */
+  readonly codec?: Codec<T>;
+  /**
+   * Keys handled at once by this consumer.
+   * @default 100
+   */
+  readonly maxConcurrency?: number;
+  /**
+   * Messages received but not yet acknowledged; above it the transport is paused, and resumed once
+   * half of them are settled.
+   * @default 1000
+   */
+  readonly maxInFlight?: number;
+  /** Abort `ctx.signal` and count a failure after this long; 0 disables. @default 30_000 */
+  readonly handlerTimeoutMs?: number;
+  readonly retry?: RetryOptions;
+  /** Required in `shared-locked` mode; ignored otherwise. */
+  readonly lock?: Lock;
+  readonly lease?: LeaseOptions;
+  /** Per-key fencing tokens in `key-shared`/`failover`/`shared` modes. */
+  readonly tokenSource?: FencingTokenSource;
+  /** Runs around each handler run, outermost first. */
+  readonly middleware?: readonly Middleware<T>[];
+  /**
+   * Compare `keyFn`'s key with the message's partition key in broker-routed modes, counting and
+   * reporting each mismatch (exclusivity across consumers is not guaranteed for those messages).
+   * @default true
+   */
+  readonly checkPartitionKey?: boolean;
+  /** Default `timeoutMs` of `stop()`. @default 30_000 */
+  readonly stopTimeoutMs?: number;
+  /** Where messages go when the library gives up on them. */
+  readonly deadLetter?: DeadLetterOptions;
+  /**
+   * Delay before a released (negatively acknowledged) message is redelivered.
+   * @default the transport's (Pulsar: 60 s; memory transport: 1 s)
+   */
+  readonly nackRedeliveryDelayMs?: number;
+}
+
+/** Dead-letter settings. */
+export interface DeadLetterOptions {
+  /** @default `<topic>-<subscription>-DLQ` (Pulsar's name) */
+  readonly topic?: string;
+  /**
+   * Also let the broker/client dead-letter a message redelivered more than this many times (a
+   * message that keeps crashing or timing out consumers). Unset: never.
+   */
+  readonly maxRedeliverCount?: number;
+}
+
+/** Options of `stop()`. */
+export interface StopOptions {
+  /**
+   * `true`: let running handlers finish. `false`: abort their signals at once
+   * (`ConsumerStoppedError`) and wait for them to settle. Either way, messages not yet started are
+   * released to the broker for redelivery.
+   * @default true
+   */
+  readonly drain?: boolean;
+  /**
+   * How long to wait for running handlers; afterwards their signals are aborted and the consumer
+   * closes without them (their messages are redelivered).
+   * @default the consumer's `stopTimeoutMs`
+   */
+  readonly timeoutMs?: number;
+}
+
+/** What `stop()` did. */
+export interface StopReport {
+  /** Messages given back to the broker without running. */
+  readonly released: number;
+  /** Handlers still running when the stop timeout passed. */
+  readonly abandoned: number;
+  readonly durationMs: number;
+}
+
+/** Lifecycle state of a consumer. */
+export type ConsumerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** Live counters of a consumer. */
+export interface ConsumerStats {
+  readonly state: ConsumerState;
+  /** Received and not yet settled (acknowledged, released or dead-lettered). */
+  readonly inFlight: number;
+  /** Handler runs in progress. */
+  readonly running: number;
+  /** Keys with queued or running events. */
+  readonly activeKeys: number;
+  /** Whether the transport is paused for backpressure. */
+  readonly paused: boolean;
+  /** Messages handled successfully and acknowledged. */
+  readonly processed: number;
+  /** Failed handler attempts (each retry counts). */
+  readonly failed: number;
+  /** Attempts scheduled again after a failure. */
+  readonly retried: number;
+  readonly deadLettered: number;
+  /** Messages given back to the broker for redelivery (stop, lease not acquired, dead-letter failed). */
+  readonly released: number;
+  readonly violations: number;
+  readonly keyMismatches: number;
+  readonly leasesLost: number;
+  /** Runs whose fenced write was rejected as stale (`StaleTokenError`): the key's messages were given back. */
+  readonly staleTokens: number;
+}
+
+/** Typed lifecycle events and their payloads. */
+export interface ConsumerEvents {
+  'consumer.started': { readonly consumerName: string };
+  'consumer.stopping': { readonly drain: boolean };
+  'consumer.stopped': StopReport;
+  'message.processed': {
+    readonly key: string;
+    readonly messageId: string;
+    readonly attempt: number;
+    readonly durationMs: number;
+  };
+  'message.failed': {
+    readonly key: string;
+    readonly messageId: string;
+    readonly attempt: number;
+    readonly error: Error;
+    /** Delay before the next attempt, or `undefined` when the message is dead-lettered instead. */
+    readonly retryInMs: number | undefined;
+  };
+  'message.dead-lettered': {
+    readonly key: string | undefined;
+    readonly messageId: string;
+    readonly error: Error;
+    readonly attempts: number;
+  };
+  'message.released': { readonly key: string | undefined; readonly messageId: string; readonly reason: string };
+  violation: Violation;
+  'key.mismatch': { readonly key: string; readonly partitionKey: string | undefined; readonly messageId: string };
+  'lease.lost': { readonly key: string; readonly token: number; readonly error: Error };
+  'handler.stuck': { readonly key: string; readonly messageId: string; readonly runningMs: number };
+  'transport.paused': { readonly inFlight: number };
+  'transport.resumed': { readonly inFlight: number };
+  warning: { readonly code: string; readonly message: string };
+  error: { readonly error: Error; readonly phase: string };
+}
+
+/** A running exclusive consumer. */
+export interface ExclusiveConsumer {
+  readonly topic: string;
+  readonly consumerName: string;
+  readonly mode: ConsumerMode;
+  /** Subscribe and start handling. Resolves once subscribed. */
+  start(): Promise<void>;
+  /** Stop receiving, finish or abort running handlers, release the rest, close. Idempotent. */
+  stop(options?: StopOptions): Promise<StopReport>;
+  /** A snapshot of the live counters. */
+  stats(): ConsumerStats;
+  /** Listen to a lifecycle event; returns a function that removes the listener. */
+  on<E extends keyof ConsumerEvents>(event: E, listener: (payload: ConsumerEvents[E]) => void): () => void;
+}

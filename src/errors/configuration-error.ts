@@ -1,0 +1,33 @@
+import { ExclusiveConsumerError, hasCode } from './base.js';
+
+/** A constructor or factory received an option it cannot use. Thrown at creation, never later. */
+export class ConfigurationError extends ExclusiveConsumerError {
+  static readonly code = 'EC_CONFIGURATION';
+  /** Dotted path of the offending option, e.g. `retry.maxAttempts`. */
+  readonly option: string;
+  /** The value that was passed. */
+  readonly value: unknown;
+
+  constructor(option: string, expected: string, value: unknown) {
+    super(
+      `Expected \`${option}\` to be ${expected}, got ${describe(value)}`,
+      ConfigurationError.code,
+      false,
+      { context: { option } },
+    );
+    this.option = option;
+    this.value = value;
+  }
+}
+
+/** True for a {@link ConfigurationError} from any copy of the library. */
+export const isConfigurationError = hasCode<ConfigurationError>(ConfigurationError.code);
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return 'an object';
+}

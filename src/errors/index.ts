@@ -1,0 +1,16 @@
+export { ExclusiveConsumerError, isExclusiveConsumerError } from './base.js';
+export type { ErrorContext, ExclusiveConsumerErrorOptions } from './base.js';
+export { ConfigurationError, isConfigurationError } from './configuration-error.js';
+export { ConsumerStateError, isConsumerStateError } from './consumer-state-error.js';
+export { ConsumerStoppedError, isConsumerStoppedError } from './consumer-stopped-error.js';
+export { DecodeError, isDecodeError } from './decode-error.js';
+export { HandlerError, isHandlerError } from './handler-error.js';
+export { HandlerTimeoutError, isHandlerTimeoutError } from './handler-timeout-error.js';
+export { KeyExtractionError, isKeyExtractionError } from './key-extraction-error.js';
+export { LockAcquireTimeoutError, isLockAcquireTimeoutError } from './lock-acquire-timeout-error.js';
+export { LockLostError, isLockLostError } from './lock-lost-error.js';
+export { NonRetriableError, isNonRetriableError } from './non-retriable-error.js';
+export { StaleTokenError, isStaleTokenError } from './stale-token-error.js';
+export { TransportError, isTransportError } from './transport-error.js';
+export { VersionConflictError, isVersionConflictError } from './version-conflict-error.js';
+export { isRetriable, toError } from './classify.js';

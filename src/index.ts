@@ -1,0 +1,60 @@
+export { createExclusiveConsumer } from './consumer/create.js';
+export { defaults } from './consumer/options.js';
+export type {
+  ConsumerEvents,
+  ConsumerInfo,
+  ConsumerMode,
+  ConsumerState,
+  ConsumerStats,
+  DeadLetterOptions,
+  ExclusiveConsumer,
+  ExclusiveConsumerOptions,
+  Handler,
+  HandlerContext,
+  KeyFn,
+  LeaseOptions,
+  RetryOptions,
+  StopOptions,
+  StopReport,
+  Violation,
+} from './consumer/types.js';
+
+export { jsonCodec, rawCodec, stringCodec } from './codecs/index.js';
+export type { Codec, JsonCodecOptions } from './codecs/index.js';
+
+export * from './errors/index.js';
+
+export type {
+  DeadLetterReason,
+  Delivery,
+  InitialPosition,
+  MessageMeta,
+  OutgoingMessage,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionType,
+  TopicProducer,
+  Transport,
+} from './transports/types.js';
+export { DeadLetterProperties, deadLetterMessage, defaultDeadLetterTopic } from './transports/dead-letter.js';
+export { MemoryBroker, defaultMemoryBroker, memoryTransport } from './transports/memory/index.js';
+export type { MemoryBrokerOptions } from './transports/memory/index.js';
+
+export type { FencingTokenSource, Lease, Lock } from './locks/types.js';
+export { acquireLease, holdLease } from './locks/hold-lease.js';
+export type { AcquireLeaseOptions, HeldLease, HoldLeaseOptions } from './locks/hold-lease.js';
+export { MemoryLock } from './locks/memory.js';
+
+export type { Fence, FencedRecord, FencedStore, PutOptions } from './fencing/types.js';
+export { MemoryFencedStore } from './fencing/memory.js';
+export { updateFenced } from './fencing/update.js';
+
+export type { Middleware } from './middleware/types.js';
+export { compose } from './middleware/compose.js';
+export { exclusivityCounter } from './middleware/exclusivity-counter/index.js';
+export type { ExclusivityCounterOptions } from './middleware/exclusivity-counter/index.js';
+export type { CounterStore } from './middleware/exclusivity-counter/types.js';
+export { MemoryCounterStore } from './middleware/exclusivity-counter/memory-store.js';
+
+export { createProducer } from './producer.js';
+export type { Producer, ProducerOptions, SendOptions } from './producer.js';

@@ -1,0 +1,78 @@
+import { jsonCodec, type Codec } from './codecs/index.js';
+import { ConsumerStateError } from './errors/consumer-state-error.js';
+import { KeyExtractionError } from './errors/key-extraction-error.js';
+import { adapterOption, functionArgument, stringOption } from './internal/validate.js';
+import { memoryTransport } from './transports/memory/index.js';
+import type { TopicProducer, Transport } from './transports/types.js';
+
+/** Options of {@link createProducer}. */
+export interface ProducerOptions<T> {
+  readonly topic: string;
+  /**
+   * The exclusivity key of an event, sent as the message's partition key so that Key_Shared and
+   * partition routing send each key to one consumer. Use the same function as the consumer's
+   * `keyFn`.
+   */
+  readonly key: (event: T) => string;
+  /** @default memoryTransport() */
+  readonly transport?: Transport;
+  /** @default jsonCodec() */
+  readonly codec?: Codec<T>;
+}
+
+/** Per-send options. */
+export interface SendOptions {
+  /** Extra message properties (string to string). */
+  readonly properties?: Readonly<Record<string, string>>;
+}
+
+/** A producer that encodes events and sets their partition key. */
+export interface Producer<T> {
+  readonly topic: string;
+  /** Encode and publish `event`; resolves with the message id. */
+  send(event: T, options?: SendOptions): Promise<string>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Create a keyed producer: every message carries its event's key as partition key, which is what
+ * broker-routed modes route by.
+ */
+export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
+  const topic = stringOption('topic', options.topic, '');
+  functionArgument('key', options.key);
+  if (options.transport !== undefined) adapterOption('transport', options.transport, ['createProducer']);
+  if (options.codec !== undefined) adapterOption('codec', options.codec, ['encode']);
+  const transport = options.transport ?? memoryTransport();
+  const codec = options.codec ?? (jsonCodec() as Codec<T>);
+  const keyOf = options.key;
+  let opened: Promise<TopicProducer> | undefined;
+  let closed = false;
+  const open = (): Promise<TopicProducer> => (opened ??= transport.createProducer(topic));
+
+  return {
+    topic,
+    async send(event, sendOptions = {}) {
+      if (closed) throw new ConsumerStateError('Producer is closed', 'closed');
+      const key = keyOf(event);
+      if (typeof key !== 'string' || key.length === 0) {
+        throw new KeyExtractionError('Producer key function must return a non-empty string', 'unsent');
+      }
+      const producer = await open();
+      return producer.send({
+        data: codec.encode(event),
+        partitionKey: key,
+        ...(sendOptions.properties === undefined ? {} : { properties: sendOptions.properties }),
+      });
+    },
+    async flush() {
+      if (opened !== undefined) await (await opened).flush();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (opened !== undefined) await (await opened).close();
+    },
+  };
+}

@@ -1,0 +1,23 @@
+// `exclusive-consumer/testing`: contract suites for adapters and a history checker for engines.
+export { registerContract, uniqueName } from './contract.js';
+export type { ContractCase, TestRegistrar } from './contract.js';
+export { lockContract } from './lock-contract.js';
+export type { LockContractOptions } from './lock-contract.js';
+export { tokenSourceContract } from './token-source-contract.js';
+export type { TokenSourceContractOptions } from './token-source-contract.js';
+export { fencedStoreContract } from './fenced-store-contract.js';
+export type { FencedStoreContractOptions } from './fenced-store-contract.js';
+export { counterStoreContract } from './counter-store-contract.js';
+export type { CounterStoreContractOptions } from './counter-store-contract.js';
+export { transportContract } from './transport-contract.js';
+export type { TransportContractOptions } from './transport-contract.js';
+export { HistoryRecorder, checkHistory, monotonicMicros } from './history.js';
+export type {
+  CheckHistoryOptions,
+  HistoryRecorderOptions,
+  HistoryReport,
+  OrderViolation,
+  Overlap,
+  PublishedEvent,
+  RunRecord,
+} from './history.js';

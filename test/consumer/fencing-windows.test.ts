@@ -1,0 +1,162 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  MemoryFencedStore,
+  MemoryLock,
+  createExclusiveConsumer,
+  isStaleTokenError,
+  updateFenced,
+  type ConsumerMode,
+  type ExclusiveConsumer,
+  type MemoryBroker,
+} from '../../src/index.js';
+import { HistoryRecorder, monotonicMicros } from '../../src/testing/index.js';
+import { publishEvents, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+
+const consumers: ExclusiveConsumer[] = [];
+const brokers: MemoryBroker[] = [];
+afterEach(async () => {
+  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
+  await Promise.all(brokers.splice(0).map((b) => b.close()));
+});
+
+interface State {
+  readonly applied: number[];
+}
+
+/**
+ * Two consumers, a slow handler writing through a fenced store, and a membership change while the
+ * first one is busy: the windows in which two consumers hold one key. Returns what happened.
+ */
+async function windowScenario(mode: ConsumerMode, change: (broker: MemoryBroker, first: ExclusiveConsumer) => Promise<void>) {
+  const broker = testBroker({ activeConsumerFailoverDelayMs: 30 });
+  brokers.push(broker);
+  const topic = topicName();
+  const tokens = new MemoryLock();
+  const store = new MemoryFencedStore<State>();
+  const recorder = new HistoryRecorder<TestEvent>({ seqOf: (e) => e.seq });
+  const accepted: Array<{ owner: string; token: number }> = [];
+  let stale = 0;
+  const make = (name: string) => {
+    const c = createExclusiveConsumer<TestEvent>(
+      topic,
+      (e) => e.key,
+      async (e, ctx) => {
+        // The first consumer is the slow one: the new owner writes before its run ends.
+        await sleep(name === 'consumer-b' ? 40 : 5);
+        const fence = ctx.fence;
+        if (fence === undefined) throw new Error('a token source is configured');
+        try {
+          await updateFenced(store, ctx.key, fence, (s) => ({ applied: [...(s?.applied ?? []), e.seq] }));
+          accepted.push(fence);
+        } catch (error) {
+          if (!isStaleTokenError(error)) throw error;
+          stale += 1; // this worker lost the key: it must not act
+        }
+      },
+      {
+        transport: broker.transport(),
+        mode,
+        consumerName: name,
+        initialPosition: 'earliest',
+        tokenSource: tokens,
+        middleware: [recorder.middleware()],
+        maxConcurrency: 4,
+      },
+    );
+    consumers.push(c);
+    return c;
+  };
+  const first = make('consumer-b');
+  await first.start();
+  const published: TestEvent[] = [];
+  for (let i = 0; i < 12; i++) published.push({ key: 'shopper', seq: i });
+  publishEvents(broker, topic, published);
+  await waitFor('first running', () => first.stats().running === 1);
+  await change(broker, first);
+  const changedAt = monotonicMicros();
+  const second = make('consumer-a'); // sorts first: becomes the failover active consumer
+  await second.start();
+  await waitFor(
+    'every event handled',
+    () => new Set(recorder.runs.filter((r) => r.ok).map((r) => r.seq)).size === published.length,
+    5000,
+  );
+  const startedByFirstAfterChange = recorder.runs.filter((r) => r.consumer === 'consumer-b' && r.start > changedAt).length;
+  return { report: recorder.check({ published }), accepted, stale, store, startedByFirstAfterChange };
+}
+
+/** Accepted writes of one key never go back in token; once a newer owner wrote, older ones never do again. */
+function expectFenced(accepted: ReadonlyArray<{ owner: string; token: number }>): void {
+  for (let i = 1; i < accepted.length; i++) {
+    expect(accepted[i]?.token ?? 0).toBeGreaterThanOrEqual(accepted[i - 1]?.token ?? 0);
+  }
+}
+
+describe('windows where two consumers hold one key, closed by fencing', () => {
+  it('failover: a join switches the partition while the old consumer still runs; its stale writes are rejected', async () => {
+    const { report, accepted, stale, store } = await windowScenario('failover', async () => undefined);
+    // The broker rewinds unacknowledged messages to the new active consumer: the window is real.
+    expect(report.overlaps.length + report.duplicates.length).toBeGreaterThan(0);
+    expect(stale).toBeGreaterThan(0);
+    expect(store.rejected).toBe(stale);
+    expectFenced(accepted);
+  });
+
+  it('key-shared: a killed consumer loses its keys at once while its handler runs; its stale write is rejected', async () => {
+    const { report, accepted, stale, startedByFirstAfterChange } = await windowScenario(
+      'key-shared',
+      async (broker, first) => {
+        broker.kill(first.consumerName);
+      },
+    );
+    expect(report.overlaps.some((o) => !o.sameConsumer)).toBe(true);
+    expect(stale).toBeGreaterThan(0);
+    expectFenced(accepted);
+    // Once the transport reported the connection lost, the killed consumer started nothing more.
+    expect(startedByFirstAfterChange).toBe(0);
+  });
+});
+
+describe('fencing token order and stale claims', () => {
+  it('a consumer that lost the partition cannot out-mint the new owner, and gives the key back when told it is stale', async () => {
+    const broker = testBroker({ activeConsumerFailoverDelayMs: 50 });
+    brokers.push(broker);
+    const topic = topicName();
+    const tokens = new MemoryLock();
+    const store = new MemoryFencedStore<number>();
+    const log: string[] = [];
+    const make = (name: string, maxConcurrency: number) => {
+      const c = createExclusiveConsumer<TestEvent>(
+        topic,
+        (e) => e.key,
+        async (e, ctx) => {
+          await sleep(e.delayMs ?? 0);
+          if (e.key === 'slow') return;
+          // Rethrow StaleTokenError: the engine gives the key's messages back instead of retrying.
+          await updateFenced(store, e.key, ctx.fence!, (n) => (n ?? 0) + 1);
+          log.push(`${name} wrote ${e.seq} with ${ctx.fencingToken}`);
+        },
+        { transport: broker.transport(), mode: 'failover', consumerName: name, maxConcurrency, tokenSource: tokens, initialPosition: 'earliest' },
+      );
+      consumers.push(c);
+      return c;
+    };
+    const b = make('b', 1); // serial, active first
+    await b.start();
+    publishEvents(broker, topic, [
+      { key: 'slow', seq: 0, delayMs: 150 },
+      { key: 'k', seq: 1, delayMs: 100 },
+      { key: 'k', seq: 2, delayMs: 100 },
+    ]);
+    await sleep(10);
+    const a = make('a', 10); // sorts first: the active consumer after the delay
+    await a.start();
+    await waitFor('both k events written by the new owner', () => log.filter((l) => l.startsWith('a wrote')).length === 2, 3000);
+    await sleep(300);
+    expect(log.filter((l) => l.startsWith('b wrote'))).toEqual([]);
+    expect(b.stats().staleTokens).toBe(1);
+    expect(b.stats().deadLettered).toBe(0);
+    expect((await store.get('k'))?.value).toBe(2);
+    expect((await store.get('k'))?.owner).toBe('a');
+  });
+});

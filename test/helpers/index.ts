@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { MemoryBroker, type MemoryBrokerOptions } from '../../src/index.js';
+
+const encoder = new TextEncoder();
+
+/** A fresh topic name per test. */
+export function topicName(prefix = 't'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A broker with fast redelivery for tests. */
+export function testBroker(options: MemoryBrokerOptions = {}): MemoryBroker {
+  return new MemoryBroker({ nackRedeliveryDelayMs: 20, activeConsumerFailoverDelayMs: 50, ...options });
+}
+
+/** An event of the tests' shape. */
+export interface TestEvent {
+  readonly key: string;
+  readonly seq: number;
+  readonly delayMs?: number;
+  readonly fail?: number;
+}
+
+/** Publish events as JSON with their key as partition key. */
+export function publishEvents(broker: MemoryBroker, topic: string, events: readonly TestEvent[]): void {
+  for (const event of events) {
+    broker.publish(topic, { data: encoder.encode(JSON.stringify(event)), partitionKey: event.key });
+  }
+}
+
+/** Publish raw bytes. */
+export function publishRaw(broker: MemoryBroker, topic: string, data: string, partitionKey?: string): string {
+  return broker.publish(topic, { data: encoder.encode(data), ...(partitionKey === undefined ? {} : { partitionKey }) });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Poll `predicate` until it holds or `timeoutMs` passes (then throw with `what`). */
+export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}

@@ -1,0 +1,96 @@
+import type { Delivery, SubscribeOptions, Subscription, Transport } from '../../../src/transports/types.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export const bytes = (text: string): Uint8Array => encoder.encode(text);
+export const text = (data: Uint8Array): string => decoder.decode(data);
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Poll `predicate` until it holds; fail with `what` after `timeoutMs`. */
+export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** Everything one consumer received, plus its handle. */
+export interface Inbox {
+  readonly name: string;
+  readonly deliveries: Delivery[];
+  readonly subscription: Subscription;
+  /** Sizes of the `onMessages` batches, in order. */
+  readonly batches: number[];
+  readonly errors: Error[];
+  /** Deliveries received and not yet settled through `settle`/`ackAll`. */
+  readonly pending: Set<Delivery>;
+  /** Most pending deliveries seen at once. */
+  maxPending: number;
+}
+
+export interface ConsumeOptions extends Partial<Omit<SubscribeOptions, 'onMessages'>> {
+  readonly topic: string;
+  readonly consumerName: string;
+  /** Called with each batch after it was recorded (e.g. to ack synchronously). */
+  readonly onBatch?: (batch: readonly Delivery[], inbox: Inbox) => void;
+}
+
+/** Subscribe and record every delivery. Defaults: shared, earliest, queue 1000, subscription `sub`. */
+export async function consume(transport: Transport, options: ConsumeOptions): Promise<Inbox> {
+  const { onBatch, ...rest } = options;
+  const deliveries: Delivery[] = [];
+  const batches: number[] = [];
+  const errors: Error[] = [];
+  const pending = new Set<Delivery>();
+  const inbox: { -readonly [K in keyof Inbox]: Inbox[K] } = {
+    name: options.consumerName,
+    deliveries,
+    batches,
+    errors,
+    pending,
+    maxPending: 0,
+    subscription: undefined as unknown as Subscription,
+  };
+  inbox.subscription = await transport.subscribe({
+    subscription: 'sub',
+    type: 'shared',
+    initialPosition: 'earliest',
+    receiverQueueSize: 1000,
+    deadLetterTopic: `${options.topic}-sub-DLQ`,
+    ...rest,
+    onMessages: (batch) => {
+      batches.push(batch.length);
+      for (const d of batch) {
+        deliveries.push(d);
+        pending.add(d);
+      }
+      inbox.maxPending = Math.max(inbox.maxPending, pending.size);
+      onBatch?.(batch, inbox);
+    },
+    onError: (error) => errors.push(error),
+  });
+  return inbox;
+}
+
+/** Ack and forget a delivery of `inbox`. */
+export function settle(inbox: Inbox, delivery: Delivery, how: 'ack' | 'nack' = 'ack'): void {
+  inbox.pending.delete(delivery);
+  if (how === 'ack') void delivery.ack();
+  else delivery.nack();
+}
+
+/** Ack every pending delivery of `inbox`. */
+export function ackAll(inbox: Inbox): void {
+  for (const d of [...inbox.pending]) settle(inbox, d);
+}
+
+/** Ack each batch as it arrives. */
+export const ackEach = (batch: readonly Delivery[], inbox: Inbox): void => {
+  for (const d of batch) settle(inbox, d);
+};
+
+let counter = 0;
+/** A topic name no other test uses. */
+export const freshTopic = (prefix = 'topic'): string => `${prefix}-${process.pid}-${++counter}`;
