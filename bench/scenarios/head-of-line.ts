@@ -235,7 +235,7 @@ export const headOfLineScenario: Scenario = {
         'Fast-key throughput = fast events ÷ time from start() until the last fast event finished; the slow key keeps running after that and is stopped.',
         'The serial listener and the exclusive consumer on the smaller input run once each (the serial one takes seconds by design).',
         'The p-queue + chain control runs the same inputs: a drop it shares with the exclusive consumer comes from the transport, not from the scheduler.',
-        "Diagnostic row: a transport wrapper acknowledges the slow key's messages at the broker when they arrive (the consumer still runs them, 50 ms each, with a no-op ack). While a slow message is unacknowledged, the memory broker keeps a CursorRecord and its MemoryDelivery for every later message until the mark-delete position passes it (~250 B each), which the young-generation GC has to copy and promote.",
+        "Diagnostic row: a transport wrapper acknowledges the slow key's messages at the broker when they arrive (the consumer still runs them, 50 ms each, with a no-op ack). It isolates the cost of an ack hole in the broker: entries acknowledged behind an unacknowledged slow message are kept as one shared marker each (a pointer), so the ratio matches the run without the hole.",
       ],
     };
   },

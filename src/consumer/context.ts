@@ -20,7 +20,9 @@ export class RunContext<T> implements HandlerContext<T> {
   readonly attempt: number;
   readonly fencingToken: number | undefined;
   readonly lockWaitMs: number;
-  /** Monotonic start time, for timeouts. */
+  /** Sweep tick the run started in (the coarse clock of timeouts). */
+  readonly startedTick: number;
+  /** `performance.now()` at start when someone measures durations, else 0. */
   readonly startedAt: number;
   /** Set once the run was reported stuck, so it is reported once. */
   stuckReported = false;
@@ -36,6 +38,8 @@ export class RunContext<T> implements HandlerContext<T> {
     attempt: number,
     fencingToken: number | undefined,
     lockWaitMs: number,
+    startedTick: number,
+    startedAt: number,
   ) {
     this.#host = host;
     this.key = key;
@@ -44,7 +48,8 @@ export class RunContext<T> implements HandlerContext<T> {
     this.attempt = attempt;
     this.fencingToken = fencingToken;
     this.lockWaitMs = lockWaitMs;
-    this.startedAt = performance.now();
+    this.startedTick = startedTick;
+    this.startedAt = startedAt;
   }
 
   get signal(): AbortSignal {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { LockAcquireTimeoutError } from '../errors/lock-acquire-timeout-error.js';
 import { LockLostError } from '../errors/lock-lost-error.js';
 import type { Lease, Lock } from './types.js';

@@ -5,7 +5,7 @@ import { Deque } from './deque.js';
 import { HashRing } from './hash-ring.js';
 import type { BrokerHost } from './host.js';
 import type { PartitionLog } from './log.js';
-import { ACKED, CursorRecord, DELIVERED, NACKED, WAITING } from './record.js';
+import { ACKED, ACKED_MARKER, CursorRecord, DELIVERED, NACKED, WAITING } from './record.js';
 
 /**
  * @internal Key_Shared reads ahead past messages whose hash is blocked (its consumer is full or
@@ -144,6 +144,9 @@ export class Cursor {
     record.state = ACKED;
     if (record.entryId !== this.markDelete) {
       this.ackedAhead++;
+      // An ack hole (an older message still unacknowledged, e.g. a slow key's) can keep millions
+      // of acknowledged entries in the window: keep one shared marker for them, not their records.
+      this.window.set(record.entryId - this.markDelete, ACKED_MARKER);
       return;
     }
     const window = this.window;

@@ -54,6 +54,12 @@ export class Deque<T> {
     return this.#items[(this.#head + index) & this.#mask];
   }
 
+  /** Replace the item `index` places from the front; ignored out of range. */
+  set(index: number, item: T): void {
+    if (index < 0 || index >= this.#length) return;
+    this.#items[(this.#head + index) & this.#mask] = item;
+  }
+
   /** Drop every item and give the buffer back. */
   clear(): void {
     this.#items = new Array<T | undefined>(MIN_CAPACITY);

@@ -31,3 +31,13 @@ export class CursorRecord {
     readonly cursor: Cursor,
   ) {}
 }
+
+/**
+ * @internal Stands in the cursor's window for every entry acknowledged ahead of the mark-delete
+ * position, so that an ack hole costs a pointer per entry instead of a record and its delivery.
+ */
+export const ACKED_MARKER: CursorRecord = (() => {
+  const marker = new CursorRecord(-1, null as unknown as Cursor);
+  marker.state = ACKED;
+  return marker;
+})();

@@ -1,0 +1,18 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+describe('examples stay runnable', () => {
+  it('decision-engine --quick runs every mode, loses nothing and prints the table', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/decision-engine/main.ts', '--quick'], {
+      timeout: 60_000,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    for (const mode of ['shared', 'shared-locked', 'failover', 'key-shared', 'failover, serial']) {
+      expect(stdout).toMatch(new RegExp(`\\| ${mode.replace(',', ',')}\\s+\\|`));
+    }
+    expect(stdout).toMatch(/Checked: all [\d,]+ published events were handled/);
+  }, 90_000);
+});
