@@ -5,6 +5,12 @@ import { describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 
 describe('examples stay runnable', () => {
+  it('quick-start (the README snippet) handles its event and stops', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/quick-start.ts'], { timeout: 30_000 });
+    expect(stdout).toContain('decided for s-42 after add-to-cart');
+    expect(stdout).toMatch(/released: 0, abandoned: 0/);
+  });
+
   it('decision-engine --quick runs every mode, loses nothing and prints the table', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/decision-engine/main.ts', '--quick'], {
       timeout: 60_000,
