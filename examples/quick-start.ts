@@ -11,7 +11,7 @@ async function decideWhetherToMessage(event: ShopperEvent, signal: AbortSignal):
   console.log(`decided for ${event.shopperId} after ${event.type}`);
 }
 
-const broker = new MemoryBroker(); // the embedded transport; swap for Pulsar in production
+const broker = new MemoryBroker(); // the embedded transport; in production: pulsarWebSocketTransport({ url })
 const transport = broker.transport();
 
 const consumer = createExclusiveConsumer<ShopperEvent>(

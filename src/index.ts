@@ -14,6 +14,7 @@ export type {
   KeyFn,
   LeaseOptions,
   RetryOptions,
+  RunOutcome,
   StopOptions,
   StopReport,
   Violation,
@@ -57,4 +58,7 @@ export type { CounterStore } from './middleware/exclusivity-counter/types.js';
 export { MemoryCounterStore } from './middleware/exclusivity-counter/memory-store.js';
 
 export { createProducer } from './producer.js';
-export type { Producer, ProducerOptions, SendOptions } from './producer.js';
+export type { Producer, ProducerMessage, ProducerMiddleware, ProducerOptions, SendOptions } from './producer.js';
+
+export { consoleLogger, hashKey, silentLogger } from './logging.js';
+export type { ConsoleLoggerOptions, LogFields, LogLevel, Logger, TelemetryPrivacy } from './logging.js';

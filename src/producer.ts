@@ -1,6 +1,8 @@
 import { jsonCodec, type Codec } from './codecs/index.js';
 import { ConsumerStateError } from './errors/consumer-state-error.js';
 import { KeyExtractionError } from './errors/key-extraction-error.js';
+import { ExclusiveConsumerError } from './errors/base.js';
+import { ConfigurationError } from './errors/configuration-error.js';
 import { adapterOption, functionArgument, stringOption } from './internal/validate.js';
 import { memoryTransport } from './transports/memory/index.js';
 import type { TopicProducer, Transport } from './transports/types.js';
@@ -18,7 +20,31 @@ export interface ProducerOptions<T> {
   readonly transport?: Transport;
   /** @default jsonCodec() */
   readonly codec?: Codec<T>;
+  /**
+   * Runs around each send, outermost first: `(message, next) => Promise<messageId>`. Middleware
+   * may add `message.properties` before calling `next()` (e.g. trace context, as
+   * `producerTracing()` from `exclusive-consumer/otel` does).
+   */
+  readonly middleware?: readonly ProducerMiddleware<T>[];
 }
+
+/** One message on its way out, as producer middleware sees it. */
+export interface ProducerMessage<T> {
+  readonly topic: string;
+  readonly event: T;
+  /** The event's key, sent as partition key. */
+  readonly key: string;
+  /** The encoded payload. */
+  readonly data: Uint8Array;
+  /** Message properties; middleware may add to them before `next()`. Starts as the send's own. */
+  readonly properties: Record<string, string>;
+}
+
+/**
+ * Runs around a send: call `next()` once to publish (it resolves with the message id); throwing
+ * fails the send.
+ */
+export type ProducerMiddleware<T = unknown> = (message: ProducerMessage<T>, next: () => Promise<string>) => Promise<string>;
 
 /** Per-send options. */
 export interface SendOptions {
@@ -47,6 +73,11 @@ export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
   const transport = options.transport ?? memoryTransport();
   const codec = options.codec ?? (jsonCodec() as Codec<T>);
   const keyOf = options.key;
+  const middleware = options.middleware ?? [];
+  if (!Array.isArray(middleware)) throw new ConfigurationError('middleware', 'an array of functions', middleware);
+  middleware.forEach((m: unknown, i: number) => {
+    if (typeof m !== 'function') throw new ConfigurationError(`middleware[${i}]`, 'a function', m);
+  });
   let opened: Promise<TopicProducer> | undefined;
   let closed = false;
   const open = (): Promise<TopicProducer> => (opened ??= transport.createProducer(topic));
@@ -59,12 +90,44 @@ export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
       if (typeof key !== 'string' || key.length === 0) {
         throw new KeyExtractionError('Producer key function must return a non-empty string', 'unsent');
       }
-      const producer = await open();
-      return producer.send({
+      if (middleware.length === 0) {
+        const producer = await open();
+        return producer.send({
+          data: codec.encode(event),
+          partitionKey: key,
+          ...(sendOptions.properties === undefined ? {} : { properties: sendOptions.properties }),
+        });
+      }
+      const message: ProducerMessage<T> = {
+        topic,
+        event,
+        key,
         data: codec.encode(event),
-        partitionKey: key,
-        ...(sendOptions.properties === undefined ? {} : { properties: sendOptions.properties }),
-      });
+        properties: { ...sendOptions.properties },
+      };
+      const publish = async (): Promise<string> => {
+        const producer = await open();
+        return producer.send({ data: message.data, partitionKey: key, properties: message.properties });
+      };
+      let index = -1;
+      const dispatch = (i: number): Promise<string> => {
+        if (i <= index) {
+          // Publishing twice would duplicate the event.
+          const name = middleware[i - 1]?.name || 'anonymous';
+          return Promise.reject(
+            new ExclusiveConsumerError(`Producer middleware "${name}" called next() more than once`, 'EC_MIDDLEWARE', false),
+          );
+        }
+        index = i;
+        const fn = middleware[i];
+        if (fn === undefined) return publish();
+        try {
+          return Promise.resolve(fn(message, () => dispatch(i + 1)));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      };
+      return dispatch(0);
     },
     async flush() {
       if (opened !== undefined) await (await opened).flush();

@@ -1,14 +1,17 @@
 /**
- * The decision engine of the article, on the embedded broker: thousands of shoppers, a topic with
- * four partitions, four consumers plus one joining mid-run, in each subscription mode in turn.
+ * The decision engine of the article, on the embedded broker or a live Pulsar broker: thousands of
+ * shoppers, a topic with four partitions, four consumers plus one joining mid-run, in each
+ * subscription mode in turn.
  *
  *   npm start                      # ~6,000 events per mode
  *   npm start -- --quick           # ~1,500 events per mode
  *   npm start -- --events 20000
+ *   npm start -- --pulsar http://127.0.0.1:8080   # a live broker, over its WebSocket API
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { ConsumerMode } from '../../src/index.js';
+import { memoryBackend, pulsarBackend, type Backend } from './backend.js';
 import { conclusions, details, table } from './report.js';
 import {
   CONSUMERS,
@@ -26,7 +29,9 @@ const USAGE = `Usage: npm start -- [--quick] [--events N] [--pulsar <url>]
 
   --quick         a smaller run (~1,500 events per mode)
   --events N      events per mode (default 6000; the serial row gets a quarter of them)
-  --pulsar <url>  run against a live Pulsar broker (not available yet)
+  --pulsar <url>  run on a live Pulsar broker: its HTTP URL (admin and WebSocket API), e.g.
+                  http://127.0.0.1:8080 (scripts/pulsar/pulsar.sh start runs one); a fresh
+                  partitioned topic per mode, deleted afterwards
   --help          this text`;
 
 /** Offered load: the default run publishes 6,000 events in 1.2 s… */
@@ -43,7 +48,7 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-function options(): { events: number } {
+function options(): { events: number; pulsar: string | undefined } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -64,8 +69,8 @@ function options(): { events: number } {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  if (v.pulsar !== undefined) {
-    fail(`--pulsar ${v.pulsar}: running against a live Pulsar broker is not available yet; run without --pulsar to use the embedded broker.`);
+  if (v.pulsar !== undefined && !/^(https?|wss?):\/\/[^/]+/.test(v.pulsar)) {
+    fail(`--pulsar: expected the broker's HTTP URL (admin and WebSocket API), e.g. http://127.0.0.1:8080, got ${v.pulsar}`);
   }
   let events = v.quick ? 1500 : 6000;
   if (v.events !== undefined) {
@@ -73,7 +78,7 @@ function options(): { events: number } {
     if (!Number.isSafeInteger(n) || n < 100 || n > 1_000_000) fail(`--events: expected an integer from 100 to 1000000, got ${v.events}`);
     events = n;
   }
-  return { events };
+  return { events, pulsar: v.pulsar };
 }
 
 interface Row {
@@ -84,7 +89,15 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const { events } = options();
+  const { events, pulsar } = options();
+  let backend: Backend = memoryBackend(FAILOVER_DELAY_MS);
+  if (pulsar !== undefined) {
+    try {
+      backend = await pulsarBackend(pulsar);
+    } catch (error) {
+      fail(`--pulsar ${pulsar}: the broker does not answer (${(error as Error).message}). Start one with scripts/pulsar/pulsar.sh start.`);
+    }
+  }
   const workload = makeWorkload(events, Math.max(MIN_PUBLISH_MS, Math.round(events / EVENTS_PER_MS)));
   const serialWorkload = thinOut(workload, SERIAL_THIN);
   const rows: Row[] = [
@@ -100,12 +113,12 @@ async function main(): Promise<void> {
   out(
     `${workload.shoppers.toLocaleString('en-US')} shoppers, ${workload.events.toLocaleString('en-US')} events in bursts, ` +
       `published over ${(workload.publishMs / 1000).toFixed(1)} s to a topic with ${PARTITIONS} partitions; ` +
-      `${CONSUMERS} consumers per mode, a 5th joins at ${JOIN_AT * 100}% of the way.`,
+      `${CONSUMERS} consumers per mode, a 5th joins at ${JOIN_AT * 100}% of the way; on ${backend.description}.`,
   );
   out(
     `One slow shopper (${SLOW_EVENT_MS} ms per event); ${workload.stalledShoppers.size} shoppers stall ${STALL_MS} ms ` +
       `between reading their state and writing the decision (in shared-locked their ${LEASE_TTL_MS} ms lease expires ` +
-      `meanwhile, as in a GC pause longer than the lease); failover hand-over delay ${FAILOVER_DELAY_MS} ms.`,
+      `meanwhile, as in a GC pause longer than the lease); failover hand-over delay ${backend.failoverDelayMs} ms.`,
   );
   out(
     `"failover, serial" is one key at a time per consumer (a pulsar-client listener), on every ${SERIAL_THIN}th shopper ` +
@@ -131,6 +144,7 @@ async function main(): Promise<void> {
       results.push(
         await runScenario({
           label: row.label,
+          backend,
           mode: row.mode,
           maxConcurrency: row.maxConcurrency,
           workload: row.workload,

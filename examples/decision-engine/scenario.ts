@@ -1,25 +1,24 @@
 /**
- * One row of the table: a fresh broker, four consumers on one subscription plus one joining
- * mid-run, the shoppers' events published on schedule, then a graceful stop and the bookkeeping.
+ * One row of the table: a fresh topic (on a fresh embedded broker, or on a live Pulsar broker), four
+ * consumers on one subscription plus one joining mid-run, the shoppers' events published on
+ * schedule, then a graceful stop and the bookkeeping.
  */
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import {
-  MemoryBroker,
   MemoryCounterStore,
   MemoryFencedStore,
   MemoryLock,
   createExclusiveConsumer,
   createProducer,
-  defaultDeadLetterTopic,
   exclusivityCounter,
   type ConsumerMode,
   type ExclusiveConsumer,
   type StopReport,
 } from '../../src/index.js';
+import type { Backend } from './backend.js';
 import { PlainStore, decisionEngine, type Send, type ShopperState } from './decision.js';
 import { eventsPerShopper, type Burst, type ShopperEvent, type Workload } from './workload.js';
 
-export const TOPIC = 'shopper-events';
 export const SUBSCRIPTION = 'decision-engine';
 export const PARTITIONS = 4;
 export const CONSUMERS = 4;
@@ -35,6 +34,8 @@ export const SLOW_EVENT_MS = 100;
 export interface ScenarioSpec {
   /** Row label. */
   readonly label: string;
+  /** The broker the row runs on. */
+  readonly backend: Backend;
   readonly mode: ConsumerMode;
   /** Keys handled at once per consumer (1: a serial listener, as pulsar-client's). */
   readonly maxConcurrency: number;
@@ -108,8 +109,8 @@ export function percentile(values: Float64Array | number[], p: number): number {
 
 export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const w = spec.workload;
-  const broker = new MemoryBroker({ activeConsumerFailoverDelayMs: FAILOVER_DELAY_MS, nackRedeliveryDelayMs: 100 });
-  broker.createTopic(TOPIC, { partitions: PARTITIONS });
+  const row = await spec.backend.open(spec.label, PARTITIONS);
+  const topic = row.topic;
   const fenced = spec.mode !== 'shared';
 
   // ---- bookkeeping, by event index
@@ -169,14 +170,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const deadLetteredIds = new Set<string>();
   const makeConsumer = (name: string): ExclusiveConsumer => {
     const consumer = createExclusiveConsumer<ShopperEvent>(
-      TOPIC,
+      topic,
       (event) => event.shopperId,
       async (event, ctx) => {
         byMessageId.set(ctx.message.id, event.n);
         await handler(event, ctx);
       },
       {
-        transport: broker.transport(),
+        transport: row.transport(),
         mode: spec.mode,
         subscription: SUBSCRIPTION,
         consumerName: name,
@@ -184,6 +185,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
         maxConcurrency: spec.maxConcurrency,
         middleware: [exclusivityCounter({ store: counterStore })],
         retry: { maxAttempts: 6, initialDelayMs: 20, maxDelayMs: 500 },
+        nackRedeliveryDelayMs: 100,
         ...(spec.mode === 'shared-locked' ? { lock, lease: { ttlMs: LEASE_TTL_MS } } : {}),
         ...(fenced && spec.mode !== 'shared-locked' ? { tokenSource: lock } : {}),
       },
@@ -210,13 +212,12 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   await Promise.all(consumers.map((c) => c.start()));
   // Failover: the first consumer to connect is active on every partition until the hand-over delay
   // has passed; start from the settled assignment, so that the window measured is the scale-up's.
-  if (spec.mode === 'failover') await sleep(FAILOVER_DELAY_MS + 50);
+  if (spec.mode === 'failover') await sleep(spec.backend.failoverDelayMs + (spec.backend.failoverDelayMs >= 1000 ? 300 : 50));
   await setImmediate(); // let the library's start-up warnings reach stderr before the progress bar
   spec.onStart?.();
 
   // ---- publish on schedule, the newcomer joining on the way
-  const transport = broker.transport();
-  const producer = createProducer<ShopperEvent>({ transport, topic: TOPIC, key: (event) => event.shopperId });
+  const producer = createProducer<ShopperEvent>({ transport: row.transport(), topic, key: (event) => event.shopperId });
   const t0 = performance.now();
   let joined: Promise<void> | undefined;
   const joinAtMs = spec.joinAt * w.publishMs;
@@ -268,18 +269,20 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   // ---- wait until the subscription has nothing unacknowledged and the consumers are idle (the
   // broker's view, so that an event acknowledged without a decision shows up as lost, not as a hang)
   const deadline = performance.now() + spec.timeoutMs;
-  const quiet = (): boolean => {
-    if (broker.topicStats(TOPIC, SUBSCRIPTION).backlog !== 0) return false;
-    return consumers.every((c) => {
+  const quiet = async (): Promise<boolean> => {
+    const idle = consumers.every((c) => {
       const s = c.stats();
       return s.inFlight === 0 && s.running === 0;
     });
+    return idle && (await row.backlog(SUBSCRIPTION)) === 0;
   };
-  while (!quiet() && performance.now() < deadline) {
+  let done = await quiet();
+  while (!done && performance.now() < deadline) {
     spec.onProgress?.(settled);
-    await sleep(10);
+    await sleep(spec.backend.pollMs);
+    done = await quiet();
   }
-  const timedOut = !quiet();
+  const timedOut = !done;
   spec.onProgress?.(settled);
   const lastDone = doneAt.reduce((max, t) => (t > max ? t : max), t0);
 
@@ -289,15 +292,13 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     consumers.every((c) => c.stats().state === 'stopped') && stopReports.every((r) => r.abandoned === 0);
 
   // ---- what happened
-  const dlqTopic = defaultDeadLetterTopic(TOPIC, SUBSCRIPTION);
-  const deadLetters = broker.peek(dlqTopic);
+  const deadLetters = await row.deadLetters(SUBSCRIPTION, deadLetteredIds.size);
   const dead = new Uint8Array(n);
-  for (const m of deadLetters) {
-    const event = JSON.parse(new TextDecoder().decode(m.data)) as ShopperEvent;
+  for (const data of deadLetters) {
+    const event = JSON.parse(new TextDecoder().decode(data)) as ShopperEvent;
     dead[event.n] = 1;
   }
-  await transport.close?.();
-  await broker.close();
+  await row.close();
 
   let lost = 0;
   let onlyFencedOff = 0;

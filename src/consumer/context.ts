@@ -1,6 +1,6 @@
 import type { Fence } from '../fencing/types.js';
 import type { MessageMeta } from '../transports/types.js';
-import type { ConsumerInfo, HandlerContext, Violation } from './types.js';
+import type { ConsumerInfo, HandlerContext, RunOutcome, Violation } from './types.js';
 
 /** @internal What a run context needs from its engine. */
 export interface ContextHost {
@@ -29,6 +29,11 @@ export class RunContext<T> implements HandlerContext<T> {
   readonly #host: ContextHost;
   #controller: AbortController | undefined;
   #reason: unknown;
+  /**
+   * `onSettled` listeners until the run settles, then its outcome (for listeners added late).
+   * Undefined, the common case, lets the engine skip building outcomes.
+   */
+  #settled: ((outcome: RunOutcome) => void)[] | RunOutcome | undefined;
 
   constructor(
     host: ContextHost,
@@ -88,5 +93,35 @@ export class RunContext<T> implements HandlerContext<T> {
 
   reportError(error: unknown, phase: string): void {
     this.#host.reportError(error, phase);
+  }
+
+  onSettled(listener: (outcome: RunOutcome) => void): void {
+    const settled = this.#settled;
+    if (settled === undefined) this.#settled = [listener];
+    else if (Array.isArray(settled)) settled.push(listener);
+    else this.#call(listener, settled);
+  }
+
+  /** Whether someone waits for the outcome: the engine builds one only then. */
+  get observed(): boolean {
+    return Array.isArray(this.#settled);
+  }
+
+  /** Tell the `onSettled` listeners, once, adding why the run was aborted if it was. */
+  settle(outcome: RunOutcome): void {
+    const listeners = this.#settled;
+    if (!Array.isArray(listeners)) return;
+    const settled: RunOutcome = this.#reason instanceof Error ? { ...outcome, abortReason: this.#reason } : outcome;
+    this.#settled = settled;
+    for (const listener of listeners) this.#call(listener, settled);
+  }
+
+  /** A listener that throws is reported, never rethrown into the engine. */
+  #call(listener: (outcome: RunOutcome) => void, outcome: RunOutcome): void {
+    try {
+      listener(outcome);
+    } catch (error) {
+      this.#host.reportError(error, 'onSettled');
+    }
   }
 }

@@ -10,6 +10,7 @@ import { TransportError } from '../errors/transport-error.js';
 import { isRetriable, toError } from '../errors/classify.js';
 import { Emitter } from '../internal/emitter.js';
 import { holdLease, type HeldLease } from '../locks/hold-lease.js';
+import { logConsumerEvents } from '../logging.js';
 import { compose } from '../middleware/compose.js';
 import { defaultDeadLetterTopic } from '../transports/dead-letter.js';
 import type { FencingTokenSource } from '../locks/types.js';
@@ -25,6 +26,7 @@ import type {
   ExclusiveConsumer,
   Handler,
   KeyFn,
+  RunOutcome,
   StopOptions,
   StopReport,
   Violation,
@@ -52,6 +54,9 @@ class Entry<T> {
 }
 
 const ignore = (): void => undefined;
+
+const ACK: RunOutcome = Object.freeze({ action: 'ack' });
+const STALE_REASON = 'fencing token is stale: another consumer owns the key';
 
 /**
  * Per-key state, alive only while the key has queued or running events (or a lingering lease), so
@@ -125,6 +130,7 @@ class KeyState<T> {
  */
 export class Engine<T> implements ExclusiveConsumer, ContextHost {
   readonly topic: string;
+  readonly subscription: string;
   readonly consumerName: string;
   readonly mode: ConsumerMode;
   readonly info: ConsumerInfo;
@@ -165,6 +171,8 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #tick = 0;
   #sweepEveryMs = 1000;
   #pumping = false;
+  /** Whether someone listens to run durations: only then is the clock read per run. */
+  #timed = false;
   /** `shared-locked`: every run needs the key's lease. */
   readonly #locked: boolean;
   /** Broker-routed modes with a token source: every key needs a minted token. */
@@ -172,6 +180,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
 
   constructor(topic: string, keyFn: KeyFn<T>, handler: Handler<T>, options: ResolvedOptions<T>) {
     this.topic = topic;
+    this.subscription = options.subscription;
     this.#keyFn = keyFn;
     this.#options = options;
     this.consumerName = options.consumerName;
@@ -198,12 +207,18 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#locked = options.mode === 'shared-locked';
     this.#minting = !this.#locked && options.tokenSource !== undefined;
     this.#checkKey = options.checkPartitionKey && this.#routed;
+    if (options.logger !== undefined) logConsumerEvents(this, options.logger, options.privacy, options.transport.name);
   }
 
   // ---------------------------------------------------------------- public API
 
   on<E extends keyof ConsumerEvents>(event: E, listener: (payload: ConsumerEvents[E]) => void): () => void {
-    return this.#emitter.on(event, listener);
+    const off = this.#emitter.on(event, listener);
+    this.#timed = this.#emitter.has('message.processed') || this.#emitter.has('message.failed');
+    return () => {
+      off();
+      this.#timed = this.#emitter.has('message.processed') || this.#emitter.has('message.failed');
+    };
   }
 
   stats(): ConsumerStats {
@@ -525,7 +540,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         this.#locked ? ks.held?.lease.token : ks.token,
         ks.lockWaitMs,
         this.#tick,
-        this.#emitter.has('message.processed') ? performance.now() : 0,
+        this.#timed ? performance.now() : 0,
       );
       ks.current = ctx;
       ks.lockWaitMs = 0;
@@ -588,10 +603,12 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     if (entry.epoch !== this.#epoch) {
       ks.shift();
       this.#forget(entry, ks.key);
+      if (ctx.observed) ctx.settle({ action: 'release', error, reason: 'connection-lost' });
     } else if (error === undefined) {
       ks.shift();
       this.#ack(entry.delivery);
       this.#processed += 1;
+      if (ctx.observed) ctx.settle(ACK);
       if (ctx.startedAt !== 0) {
         this.#emitter.emit('message.processed', {
           key: ks.key,
@@ -601,10 +618,11 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         });
       }
     } else if (isStaleTokenError(error)) {
-      this.#claimLost(ks, error);
+      if (ctx.observed) ctx.settle({ action: 'release', error, reason: 'stale-token' });
+      this.#claimLost(ks, error, ctx);
       return false;
     } else {
-      return this.#fail(ks, entry, error);
+      return this.#fail(ks, entry, error, ctx);
     }
     return this.#continue(ks);
   }
@@ -631,13 +649,15 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
    * up — released when stopping, else dead-lettered before the key's next event runs. Returns true
    * when the key may run its next event now.
    */
-  #fail(ks: KeyState<T>, entry: Entry<T>, error: Error): boolean {
-    if (!this.#failed_(ks, entry, error)) return false;
+  #fail(ks: KeyState<T>, entry: Entry<T>, error: Error, ctx?: RunContext<T>): boolean {
+    if (!this.#failed_(ks, entry, error, ctx)) return false;
     ks.shift();
     if (this.#state !== 'running' && isRetriable(error)) {
+      if (ctx?.observed) ctx.settle({ action: 'release', error, reason: 'stopping' });
       this.#release(entry, ks.key, 'consumer stopping');
       return this.#continue(ks);
     }
+    if (ctx?.observed) ctx.settle({ action: 'dead-letter', error });
     void this.#deadLetter(entry.delivery, ks.key, error, entry.attempt).then(() => {
       if (this.#continue(ks)) this.#run(ks);
     });
@@ -648,7 +668,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
    * Count a failed attempt. Returns true when the caller must give the entry up now (no retry);
    * false when a retry was scheduled and the slot given back.
    */
-  #failed_(ks: KeyState<T>, entry: Entry<T>, error: Error): boolean {
+  #failed_(ks: KeyState<T>, entry: Entry<T>, error: Error, ctx: RunContext<T> | undefined): boolean {
     const r = this.#options.retry;
     this.#failed += 1;
     const retry = isRetriable(error) && entry.attempt < r.maxAttempts && this.#state === 'running';
@@ -663,9 +683,11 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       attempt: entry.attempt,
       error,
       retryInMs: delay,
+      durationMs: ctx === undefined || ctx.startedAt === 0 ? undefined : performance.now() - ctx.startedAt,
     });
     if (delay === undefined) return true;
     this.#retried += 1;
+    if (ctx?.observed) ctx.settle({ action: 'retry', error, retryInMs: delay, nextAttempt: entry.attempt + 1 });
     this.#wake(ks, delay);
     return false;
   }
@@ -743,7 +765,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
    * Give back every message of the key (the owner, or this consumer after the broker routes it
    * here again, runs them) instead of retrying with a token that can only be rejected again.
    */
-  #claimLost(ks: KeyState<T>, error: Error): void {
+  #claimLost(ks: KeyState<T>, error: Error, ctx: RunContext<T>): void {
     this.#staleTokens += 1;
     this.#failed += 1;
     this.#emitter.emit('message.failed', {
@@ -752,8 +774,9 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       attempt: ks.first?.attempt ?? 0,
       error,
       retryInMs: undefined,
+      durationMs: ctx.startedAt === 0 ? undefined : performance.now() - ctx.startedAt,
     });
-    for (const entry of ks.drain(false)) this.#release(entry, ks.key, 'fencing token is stale: another consumer owns the key');
+    for (const entry of ks.drain(false)) this.#release(entry, ks.key, STALE_REASON);
     if (ks.held !== undefined) {
       void ks.held.release();
       ks.held = undefined;
@@ -830,6 +853,9 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         ks.held = held;
         ks.lockWaitMs = performance.now() - (ks.lockWaitStart ?? now);
         ks.lockWaitStart = undefined;
+        if (this.#emitter.has('lease.acquired')) {
+          this.#emitter.emit('lease.acquired', { key: ks.key, token: held.lease.token, waitMs: ks.lockWaitMs });
+        }
         return true;
       }
     } catch (error) {

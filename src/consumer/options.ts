@@ -9,6 +9,7 @@ import {
   oneOfOption,
   stringOption,
 } from '../internal/validate.js';
+import { resolvePrivacy, silentLogger, type Logger, type ResolvedPrivacy } from '../logging.js';
 import type { FencingTokenSource, Lock } from '../locks/types.js';
 import type { Middleware } from '../middleware/types.js';
 import { memoryTransport } from '../transports/memory/index.js';
@@ -70,6 +71,9 @@ export interface ResolvedOptions<T> {
   readonly deadLetterTopic: string | undefined;
   readonly maxRedeliverCount: number | undefined;
   readonly nackRedeliveryDelayMs: number | undefined;
+  /** Undefined when silent, so that nothing listens for log lines. */
+  readonly logger: Logger | undefined;
+  readonly privacy: ResolvedPrivacy;
 }
 
 function objectOption(option: string, value: unknown): Record<string, unknown> {
@@ -98,6 +102,7 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
       if (typeof m !== 'function') throw new ConfigurationError(`middleware[${i}]`, 'a function', m);
     });
   }
+  if (o.logger !== undefined) adapterOption('logger', o.logger, ['debug', 'info', 'warn', 'error']);
   if (o.checkPartitionKey !== undefined && typeof o.checkPartitionKey !== 'boolean') {
     throw new ConfigurationError('checkPartitionKey', 'a boolean', o.checkPartitionKey);
   }
@@ -155,5 +160,7 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
       o.nackRedeliveryDelayMs === undefined
         ? undefined
         : integerOption('nackRedeliveryDelayMs', o.nackRedeliveryDelayMs, 0, 0),
+    logger: o.logger === silentLogger ? undefined : o.logger,
+    privacy: resolvePrivacy(o.privacy, 'privacy'),
   };
 }

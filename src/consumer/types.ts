@@ -1,5 +1,6 @@
 import type { Codec } from '../codecs/index.js';
 import type { Fence } from '../fencing/types.js';
+import type { Logger, TelemetryPrivacy } from '../logging.js';
 import type { FencingTokenSource, Lock } from '../locks/types.js';
 import type { Middleware } from '../middleware/types.js';
 import type { InitialPosition, MessageMeta, Transport } from '../transports/types.js';
@@ -72,7 +73,42 @@ export interface HandlerContext<T = unknown> {
   reportViolation(violation: Omit<Violation, 'messageId'>): void;
   /** Report a non-fatal error from middleware (emitted as an `error` event; processing goes on). */
   reportError(error: unknown, phase: string): void;
+  /**
+   * Call `listener` once, when this run has ended and the consumer has decided what to do with the
+   * message (see {@link RunOutcome}): synchronously, right after the middleware chain returned, so
+   * that telemetry can put the decision on the run's span before ending it. Costs nothing unless
+   * used. A listener that throws is reported as an `error` event (phase `onSettled`).
+   */
+  onSettled(listener: (outcome: RunOutcome) => void): void;
 }
+
+/**
+ * What the consumer did with a message after one handler run (`HandlerContext.onSettled`).
+ *
+ * - `ack`: the run succeeded; the message is acknowledged.
+ * - `retry`: the run failed; the same message runs again in place (`nextAttempt`) after
+ *   `retryInMs`, the key's later messages waiting behind it.
+ * - `dead-letter`: the run failed and is not retried (retries exhausted, or the error is not
+ *   retriable); the message goes to the dead-letter topic (or, if that publish fails, back to the
+ *   broker for redelivery).
+ * - `release`: the message goes back to the broker for redelivery without another run here: the
+ *   fencing token was stale (another consumer owns the key: its later messages go back too), the
+ *   consumer is stopping, or the connection that delivered it was lost.
+ *
+ * `abortReason` is set when `ctx.signal` was aborted during the run (lease lost, timeout, stop,
+ * connection lost), whatever the outcome: a handler may still succeed after its lease was lost.
+ */
+export type RunOutcome = (
+  | { readonly action: 'ack' }
+  | { readonly action: 'retry'; readonly error: Error; readonly retryInMs: number; readonly nextAttempt: number }
+  | { readonly action: 'dead-letter'; readonly error: Error }
+  | {
+      readonly action: 'release';
+      readonly error: Error | undefined;
+      /** `stale-token`: a fenced store rejected the run's token; `stopping`; `connection-lost`. */
+      readonly reason: 'stale-token' | 'stopping' | 'connection-lost';
+    }
+) & { readonly abortReason?: Error };
 
 /** Exponential backoff for retries in place. */
 export interface RetryOptions {
@@ -179,6 +215,20 @@ export interface ExclusiveConsumerOptions<T> {
    * @default the transport's (Pulsar: 60 s; memory transport: 1 s)
    */
   readonly nackRedeliveryDelayMs?: number;
+  /**
+   * Where the consumer writes its log lines: lifecycle (info), failed attempts, violations, lease
+   * losses and warnings (warn), dead letters, stuck handlers and non-fatal errors (error), releases
+   * and backpressure (debug). Never a payload; keys as `privacy` says. Nothing is written per
+   * successful message.
+   * @default silent
+   * @example consoleLogger({ level: 'info' })
+   */
+  readonly logger?: Logger;
+  /**
+   * How keys and error messages appear in log lines.
+   * @default `{ keys: 'hashed', errorMessages: false }`: a hash of the key, the type of foreign errors
+   */
+  readonly privacy?: TelemetryPrivacy;
 }
 
 /** Dead-letter settings. */
@@ -266,6 +316,11 @@ export interface ConsumerEvents {
     readonly error: Error;
     /** Delay before the next attempt, or `undefined` when the message is dead-lettered instead. */
     readonly retryInMs: number | undefined;
+    /**
+     * How long the failed run took (handler and middleware); `undefined` when no handler ran (the
+     * key's fencing token could not be minted).
+     */
+    readonly durationMs?: number | undefined;
   };
   'message.dead-lettered': {
     readonly key: string | undefined;
@@ -277,6 +332,8 @@ export interface ConsumerEvents {
   violation: Violation;
   'key.mismatch': { readonly key: string; readonly partitionKey: string | undefined; readonly messageId: string };
   'lease.lost': { readonly key: string; readonly token: number; readonly error: Error };
+  /** `shared-locked`: the key's lease was acquired after `waitMs` (other consumers held it meanwhile). */
+  'lease.acquired': { readonly key: string; readonly token: number; readonly waitMs: number };
   'handler.stuck': { readonly key: string; readonly messageId: string; readonly runningMs: number };
   'transport.paused': { readonly inFlight: number };
   'transport.resumed': { readonly inFlight: number };
@@ -287,6 +344,8 @@ export interface ConsumerEvents {
 /** A running exclusive consumer. */
 export interface ExclusiveConsumer {
   readonly topic: string;
+  /** The subscription (consumer group) name. */
+  readonly subscription: string;
   readonly consumerName: string;
   readonly mode: ConsumerMode;
   /** Subscribe and start handling. Resolves once subscribed. */

@@ -72,7 +72,9 @@ export interface SubscribeOptions {
   /**
    * The most messages delivered to this consumer and not yet settled (acknowledged, negatively
    * acknowledged or dead-lettered) that the transport may have outstanding; it stops delivering at
-   * this limit (Pulsar: receiver queue / permits). This is what bounds the engine's memory.
+   * this limit (Pulsar: receiver queue / permits). This is what bounds the engine's memory. It
+   * bounds deliveries to the engine; a broker may also count a client's own prefetch as held by this
+   * consumer.
    */
   readonly receiverQueueSize: number;
   /**

@@ -1,0 +1,26 @@
+/**
+ * `exclusive-consumer/otel`: OpenTelemetry tracing, context propagation and metrics for exclusive
+ * consumers. Needs `@opentelemetry/api` (an optional peer dependency of exclusive-consumer: install
+ * it, and an SDK, to use this entry point). The rest of the library never imports it.
+ *
+ * - `tracing()`: consumer middleware, one `process <topic>` span per handler run, continuing the
+ *   producer's trace.
+ * - `createTracedProducer()` / `producerTracing()`: a keyed producer whose sends are `send <topic>`
+ *   spans and carry their trace context in the message properties.
+ * - `instrumentConsumer()`: the consumer's metrics, exclusivity violations included.
+ *
+ * See docs/observability.md for every span attribute, event and metric.
+ *
+ * @packageDocumentation
+ */
+export { tracing } from './tracing.js';
+export type { TracingOptions } from './tracing.js';
+export { createTracedProducer, producerTracing } from './producer.js';
+export type { ProducerTracingOptions, TracedProducerOptions } from './producer.js';
+export { instrumentConsumer } from './metrics.js';
+export type { ConsumerMetricsOptions } from './metrics.js';
+export { propertiesGetter, propertiesSetter } from './propagation.js';
+export { MetricAttributes, MetricNames, SpanAttributes, SpanEvents } from './semconv.js';
+export type { Propagator } from './shared.js';
+export { hashKey } from '../logging.js';
+export type { TelemetryPrivacy } from '../logging.js';

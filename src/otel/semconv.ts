@@ -1,0 +1,131 @@
+/**
+ * Attribute and metric names used by `exclusive-consumer/otel`.
+ *
+ * The messaging ones are copied from `@opentelemetry/semantic-conventions` (1.45, the incubating
+ * entry point) rather than imported: they are experimental there, may be renamed in a minor
+ * release, and that package is not a dependency of this library. Copying pins what we emit to what
+ * docs/observability.md documents.
+ */
+
+// ---------------------------------------------------------------- OpenTelemetry semantic conventions
+
+/** Stable: the class of error an operation ended with. */
+export const ATTR_ERROR_TYPE = 'error.type' as const;
+/** The messaging system, e.g. `pulsar`. */
+export const ATTR_MESSAGING_SYSTEM = 'messaging.system' as const;
+/** System-specific operation name: `process`, `send`. */
+export const ATTR_MESSAGING_OPERATION_NAME = 'messaging.operation.name' as const;
+/** Operation type: `process` on the consumer side, `send` on the producer side. */
+export const ATTR_MESSAGING_OPERATION_TYPE = 'messaging.operation.type' as const;
+/** The topic. */
+export const ATTR_MESSAGING_DESTINATION_NAME = 'messaging.destination.name' as const;
+/** The partition index, for a partitioned topic. */
+export const ATTR_MESSAGING_DESTINATION_PARTITION_ID = 'messaging.destination.partition.id' as const;
+/** The subscription a message is consumed from. */
+export const ATTR_MESSAGING_DESTINATION_SUBSCRIPTION_NAME = 'messaging.destination.subscription.name' as const;
+/** The consumer group: for Pulsar, the subscription. */
+export const ATTR_MESSAGING_CONSUMER_GROUP_NAME = 'messaging.consumer.group.name' as const;
+/** The client (here the consumer name) that consumed or produced the message. */
+export const ATTR_MESSAGING_CLIENT_ID = 'messaging.client.id' as const;
+/** The broker's message id. */
+export const ATTR_MESSAGING_MESSAGE_ID = 'messaging.message.id' as const;
+/** Payload size in bytes. */
+export const ATTR_MESSAGING_MESSAGE_BODY_SIZE = 'messaging.message.body.size' as const;
+
+/** `messaging.system` of Apache Pulsar. */
+export const MESSAGING_SYSTEM_VALUE_PULSAR = 'pulsar' as const;
+/** `messaging.operation.type` of a handler run. */
+export const MESSAGING_OPERATION_TYPE_VALUE_PROCESS = 'process' as const;
+/** `messaging.operation.type` of a send (`publish` was deprecated in favour of it). */
+export const MESSAGING_OPERATION_TYPE_VALUE_SEND = 'send' as const;
+
+/** Messages delivered to the application. */
+export const METRIC_MESSAGING_CLIENT_CONSUMED_MESSAGES = 'messaging.client.consumed.messages' as const;
+/** Duration of processing operations, in seconds. */
+export const METRIC_MESSAGING_PROCESS_DURATION = 'messaging.process.duration' as const;
+
+/**
+ * Bucket boundaries, in seconds, that the semantic conventions advise for messaging durations
+ * (the SDK's default buckets are meant for milliseconds and would put every run in the first one).
+ */
+export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+]);
+
+// ---------------------------------------------------------------- this library's own names
+
+/**
+ * Span attributes this library adds to the messaging ones. Exported so that dashboards, tests and
+ * span processors can refer to them by constant.
+ */
+export const SpanAttributes = Object.freeze({
+  /** Consumer mode: `key-shared`, `failover`, `shared-locked` or `shared`. */
+  mode: 'exclusive_consumer.mode',
+  /** Transport adapter name, e.g. `memory`, `pulsar-ws`. */
+  transport: 'exclusive_consumer.transport',
+  /** Handler attempt of this delivery in this consumer: 1, then 2, 3… on retries in place. */
+  attempt: 'exclusive_consumer.attempt',
+  /** How many times the broker delivered the message before. */
+  redeliveryCount: 'exclusive_consumer.redelivery_count',
+  /** The run's fencing token, when there is one. */
+  fencingToken: 'exclusive_consumer.fencing_token',
+  /** Milliseconds spent acquiring the key's lease before the run (`shared-locked`). */
+  lockWaitMs: 'exclusive_consumer.lock_wait_ms',
+  /** Hash of the key (`hashKey(key, keySalt)`): the default. */
+  keyHash: 'exclusive_consumer.key.hash',
+  /** The key itself, only with `keys: 'raw'`. */
+  key: 'exclusive_consumer.key',
+  /** What the consumer did after the run: `ack`, `retry`, `dead-letter` or `release`. */
+  outcome: 'exclusive_consumer.outcome',
+  /** On `exclusive_consumer.retry` events: delay before the next attempt. */
+  retryDelayMs: 'exclusive_consumer.retry.delay_ms',
+  /** On `exclusive_consumer.retry` events: the attempt that follows. */
+  retryNextAttempt: 'exclusive_consumer.retry.next_attempt',
+  /** On `exclusive_consumer.release` events: `stale-token`, `stopping` or `connection-lost`. */
+  releaseReason: 'exclusive_consumer.release.reason',
+  /** On `exclusive_consumer.abort` events: `lease-lost`, `timeout`, `stopping`, `connection-lost` or `other`. */
+  abortReason: 'exclusive_consumer.abort.reason',
+} as const);
+
+/** Span event names. */
+export const SpanEvents = Object.freeze({
+  /** The run failed and the same message runs again in place after a delay. */
+  retry: 'exclusive_consumer.retry',
+  /** The run failed for good: the message goes to the dead-letter topic. */
+  deadLetter: 'exclusive_consumer.dead_letter',
+  /** The message goes back to the broker without another run here. */
+  release: 'exclusive_consumer.release',
+  /** `ctx.signal` was aborted during the run (lease lost, timeout, stop, connection lost). */
+  abort: 'exclusive_consumer.abort',
+} as const);
+
+/** Names of the metrics `instrumentConsumer` records, with their units in docs/observability.md. */
+export const MetricNames = Object.freeze({
+  consumedMessages: METRIC_MESSAGING_CLIENT_CONSUMED_MESSAGES,
+  processDuration: METRIC_MESSAGING_PROCESS_DURATION,
+  processed: 'exclusive_consumer.messages.processed',
+  failed: 'exclusive_consumer.messages.failed',
+  retried: 'exclusive_consumer.messages.retried',
+  deadLettered: 'exclusive_consumer.messages.dead_lettered',
+  released: 'exclusive_consumer.messages.released',
+  inFlight: 'exclusive_consumer.messages.in_flight',
+  running: 'exclusive_consumer.handlers.running',
+  activeKeys: 'exclusive_consumer.keys.active',
+  paused: 'exclusive_consumer.transport.paused',
+  lockWait: 'exclusive_consumer.lock.wait.duration',
+  violations: 'exclusive_consumer.exclusivity.violations',
+  staleWrites: 'exclusive_consumer.fencing.stale_writes',
+  keyMismatches: 'exclusive_consumer.key.mismatches',
+  leasesLost: 'exclusive_consumer.leases.lost',
+  stuck: 'exclusive_consumer.handlers.stuck',
+  errors: 'exclusive_consumer.errors',
+} as const);
+
+/** Metric attributes of this library's own. */
+export const MetricAttributes = Object.freeze({
+  mode: SpanAttributes.mode,
+  /** On `exclusive_consumer.exclusivity.violations`: what detected it, e.g. `exclusivity-counter`. */
+  violationSource: 'exclusive_consumer.violation.source',
+  /** On `exclusive_consumer.errors`: where the non-fatal error happened, e.g. `ack`, `lease`. */
+  errorPhase: 'exclusive_consumer.error.phase',
+} as const);

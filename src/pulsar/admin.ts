@@ -1,0 +1,158 @@
+import { TransportError } from '../errors/transport-error.js';
+import { baseUrls, requestHeaders } from './websocket/options.js';
+import { resolveTopic, type PulsarTopicName } from './topic.js';
+import { ConfigurationError } from '../errors/configuration-error.js';
+import { integerOption, stringOption } from '../internal/validate.js';
+
+/** Options of {@link pulsarAdmin}. */
+export interface PulsarAdminOptions {
+  /** Tenant of short topic names. @default 'public' */
+  readonly tenant?: string;
+  /** Namespace of short topic names. @default 'default' */
+  readonly namespace?: string;
+  /** Sent as `Authorization: Bearer <token>`. */
+  readonly token?: string;
+  /** Extra HTTP headers. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Per-request timeout. @default 10_000 */
+  readonly timeoutMs?: number;
+}
+
+/** Backlog of one subscription, as the admin API reports it. */
+export interface PulsarSubscriptionStats {
+  /** Messages not yet acknowledged by the subscription (summed over partitions). */
+  readonly backlog: number;
+  /** Messages delivered and not yet acknowledged (summed over partitions). */
+  readonly unacked: number;
+  /** Connected consumers (per partition for a partitioned topic, so a consumer counts once per partition). */
+  readonly consumers: number;
+}
+
+/**
+ * The few calls of Pulsar's admin REST API (`/admin/v2`) that tests, demos and deployment scripts
+ * of this library need. No dependency: it uses the global `fetch`.
+ */
+export interface PulsarAdmin {
+  /**
+   * Create a partitioned topic. Resolves `true` when created, `false` when a topic of that name
+   * already existed (its partition count is not checked; use {@link PulsarAdmin.partitions}).
+   */
+  createPartitionedTopic(topic: string, partitions: number): Promise<boolean>;
+  /**
+   * Create a durable subscription at the earliest (default) or latest position, on every partition
+   * of a partitioned topic. Creates the topic if needed. Resolves `false` when it already existed.
+   */
+  createSubscription(topic: string, subscription: string, position?: 'earliest' | 'latest'): Promise<boolean>;
+  /**
+   * Delete a topic (all partitions of a partitioned topic), disconnecting its clients when `force`
+   * is set. Resolves `false` when there was no such topic.
+   */
+  deleteTopic(topic: string, options?: { readonly force?: boolean }): Promise<boolean>;
+  /** Partition count of a topic: 0 for a non-partitioned (or missing) topic. */
+  partitions(topic: string): Promise<number>;
+  /** Backlog of `subscription` on `topic`, summed over partitions; `undefined` when there is no such subscription. */
+  subscriptionStats(topic: string, subscription: string): Promise<PulsarSubscriptionStats | undefined>;
+}
+
+interface TopicStatsJson {
+  readonly subscriptions?: Record<string, { msgBacklog?: number; unackedMessages?: number; consumers?: unknown[] }>;
+}
+
+/** Pulsar's `MessageId.latest` as JSON: its 64-bit ids do not fit a JavaScript number, so written as text. */
+const LATEST = '{"ledgerId":9223372036854775807,"entryId":9223372036854775807,"partitionIndex":-1}';
+const EARLIEST = '{"ledgerId":-1,"entryId":-1,"partitionIndex":-1}';
+
+/**
+ * A small client of Pulsar's admin REST API at `url` (the broker's HTTP service, e.g.
+ * `http://127.0.0.1:8080`).
+ *
+ * @example
+ * ```ts
+ * const admin = pulsarAdmin('http://127.0.0.1:8080');
+ * await admin.createPartitionedTopic('shopper-events', 4);
+ * await admin.createSubscription('shopper-events-decisions-DLQ', 'decisions');
+ * ```
+ * @throws ConfigurationError when `url` or an option is invalid.
+ */
+export function pulsarAdmin(url: string, options: PulsarAdminOptions = {}): PulsarAdmin {
+  const { httpBase } = baseUrls('url', url);
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  const tenant = stringOption('tenant', options.tenant, 'public');
+  const namespace = stringOption('namespace', options.namespace, 'default');
+  const headers = requestHeaders(options.token, options.headers);
+  const timeoutMs = integerOption('timeoutMs', options.timeoutMs, 10_000, 1);
+  const resolve = (topic: string): PulsarTopicName => resolveTopic(topic, tenant, namespace);
+
+  /** One request; resolves with the status and body of any 2xx or of an `accepted` status. */
+  const request = async (
+    method: string,
+    path: string,
+    body: string | undefined,
+    accepted: readonly number[] = [],
+  ): Promise<{ status: number; text: string }> => {
+    const target = `${httpBase}/admin/v2/${path}`;
+    let response: Response;
+    try {
+      response = await fetch(target, {
+        method,
+        headers: { ...headers, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        ...(body === undefined ? {} : { body }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new TransportError(`Pulsar admin ${method} ${target} failed: ${(error as Error).message}`, {
+        cause: error,
+        context: { method, url: target },
+      });
+    }
+    const text = await response.text();
+    if (response.ok || accepted.includes(response.status)) return { status: response.status, text };
+    throw new TransportError(`Pulsar admin ${method} ${target} answered ${response.status}: ${text.slice(0, 500)}`, {
+      retriable: response.status >= 500,
+      context: { method, url: target, status: response.status, body: text.slice(0, 500) },
+    });
+  };
+
+  const partitions = async (topic: string): Promise<number> => {
+    const { status, text } = await request('GET', `${resolve(topic).path}/partitions`, undefined, [404]);
+    if (status === 404) return 0;
+    const parsed = JSON.parse(text) as { partitions?: number };
+    return parsed.partitions ?? 0;
+  };
+
+  return {
+    async createPartitionedTopic(topic, count) {
+      integerOption('partitions', count, 1, 1);
+      const { status } = await request('PUT', `${resolve(topic).path}/partitions`, String(count), [409]);
+      return status !== 409;
+    },
+    async createSubscription(topic, subscription, position = 'earliest') {
+      stringOption('subscription', subscription, '');
+      const path = `${resolve(topic).path}/subscription/${encodeURIComponent(subscription)}`;
+      const { status } = await request('PUT', path, position === 'latest' ? LATEST : EARLIEST, [409]);
+      return status !== 409;
+    },
+    async deleteTopic(topic, deleteOptions = {}) {
+      const t = resolve(topic);
+      const force = deleteOptions.force === true ? '?force=true' : '';
+      const partitioned = (await partitions(topic)) > 0;
+      const path = partitioned ? `${t.path}/partitions${force}` : `${t.path}${force}`;
+      const { status } = await request('DELETE', path, undefined, [404]);
+      return status !== 404;
+    },
+    partitions,
+    async subscriptionStats(topic, subscription) {
+      const t = resolve(topic);
+      const partitioned = (await partitions(topic)) > 0;
+      const { status, text } = await request('GET', `${t.path}/${partitioned ? 'partitioned-stats' : 'stats'}`, undefined, [404]);
+      if (status === 404) return undefined;
+      const stats = (JSON.parse(text) as TopicStatsJson).subscriptions?.[subscription];
+      if (stats === undefined) return undefined;
+      return {
+        backlog: stats.msgBacklog ?? 0,
+        unacked: stats.unackedMessages ?? 0,
+        consumers: Array.isArray(stats.consumers) ? stats.consumers.length : 0,
+      };
+    },
+  };
+}

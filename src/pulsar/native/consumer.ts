@@ -1,0 +1,490 @@
+import { TransportError } from '../../errors/transport-error.js';
+import { deadLetterMessage } from '../../transports/dead-letter.js';
+import type {
+  DeadLetterReason,
+  Delivery,
+  OutgoingMessage,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionType,
+} from '../../transports/types.js';
+import type { PulsarTopicName } from '../topic.js';
+import { backoffDelay } from '../websocket/options.js';
+import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
+import type { ResolvedClientOptions } from './options.js';
+
+/** pulsar-client's names of the subscription types. */
+const SUBSCRIPTION_TYPE: Readonly<Record<SubscriptionType, PulsarNativeSubscriptionType>> = {
+  'key-shared': 'KeyShared',
+  failover: 'Failover',
+  shared: 'Shared',
+};
+
+/** Backoff of the receive loop after `batchReceive()` failed (the client reconnects by itself). */
+const RETRY_INITIAL_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+/** @internal What a subscription needs from its transport. */
+export interface ConsumerHost {
+  readonly options: ResolvedClientOptions;
+  /** Publish to a dead-letter topic (creating its retaining subscription first); resolves once stored. */
+  deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void>;
+  /** The subscription closed; forget it. */
+  closed(subscription: NativeSubscription): void;
+}
+
+/** @internal The error text of whatever a native call threw. */
+export function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** @internal The `ConsumerConfig` a subscription asks the client for. */
+export function consumerConfig(
+  options: SubscribeOptions,
+  topic: string,
+  deadLetterTopic: string,
+  resolved: ResolvedClientOptions,
+): PulsarConsumerConfig {
+  const limit = options.receiverQueueSize;
+  // Pulsar moves messages to the dead-letter topic only for Shared and Key_Shared: in Failover the
+  // redelivery count stays 0, so the policy would never fire.
+  const brokerDeadLetter = options.maxRedeliverCount !== undefined && options.type !== 'failover';
+  const retainer = resolved.deadLetterSubscription ?? options.subscription;
+  return {
+    topic,
+    subscription: options.subscription,
+    subscriptionType: SUBSCRIPTION_TYPE[options.type],
+    subscriptionInitialPosition: options.initialPosition === 'earliest' ? 'Earliest' : 'Latest',
+    consumerName: options.consumerName,
+    // The client prefetches this many: no more than the engine may hold, so that the other
+    // consumers of a Shared subscription get their share of the backlog.
+    receiverQueueSize: limit,
+    batchReceivePolicy: { maxNumMessages: Math.min(resolved.batchSize, limit), timeoutMs: resolved.receiveTimeoutMs },
+    ...(options.type === 'key-shared'
+      ? { keySharedPolicy: { keyShareMode: 'AutoSplit', allowOutOfOrderDelivery: false } }
+      : {}),
+    ...(options.nackRedeliveryDelayMs === undefined ? {} : { nAckRedeliverTimeoutMs: Math.round(options.nackRedeliveryDelayMs) }),
+    ...(brokerDeadLetter
+      ? {
+          deadLetterPolicy: {
+            deadLetterTopic,
+            maxRedeliverCount: options.maxRedeliverCount,
+            ...(retainer === false ? {} : { initialSubscriptionName: retainer }),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * @internal The deliveries handed over while the client had one connection. When it drops, the
+ * broker hands their messages to other consumers: they can no longer be settled here.
+ */
+class Generation {
+  alive = true;
+  /** Messages handed to `onMessages` and not settled. */
+  readonly unsettled = new Set<PulsarMessageLike>();
+}
+
+const resolved: Promise<void> = Promise.resolve();
+const noop = (): void => undefined;
+
+/**
+ * @internal A message received through pulsar-client. Metadata are read from the native message
+ * on first use (most are never read by a no-op pipeline) and kept. Settled once, by `ack`, `nack`
+ * or a successful `deadLetter`.
+ */
+export class NativeDelivery implements Delivery {
+  readonly #subscription: NativeSubscription;
+  readonly #generation: Generation;
+  readonly #message: PulsarMessageLike;
+  #settled = false;
+  #deadLettering: Promise<void> | undefined;
+  #id: string | undefined;
+  #data: Uint8Array | undefined;
+  #properties: Readonly<Record<string, string>> | undefined;
+  #topic: string | undefined;
+  #partitionKey: string | undefined | null = null;
+  #redeliveryCount = -1;
+  #publishTime = -1;
+
+  constructor(subscription: NativeSubscription, generation: Generation, message: PulsarMessageLike) {
+    this.#subscription = subscription;
+    this.#generation = generation;
+    this.#message = message;
+  }
+
+  get id(): string {
+    return (this.#id ??= this.#message.getMessageId().toString());
+  }
+
+  get data(): Uint8Array {
+    return (this.#data ??= this.#message.getData());
+  }
+
+  /** The producer's partition key; `undefined` when it set none (the client reports `''`). */
+  get partitionKey(): string | undefined {
+    if (this.#partitionKey === null) {
+      const key = this.#message.getPartitionKey();
+      this.#partitionKey = typeof key === 'string' && key.length > 0 ? key : undefined;
+    }
+    return this.#partitionKey;
+  }
+
+  get properties(): Readonly<Record<string, string>> {
+    return (this.#properties ??= this.#message.getProperties() ?? {});
+  }
+
+  get redeliveryCount(): number {
+    if (this.#redeliveryCount < 0) this.#redeliveryCount = this.#message.getRedeliveryCount();
+    return this.#redeliveryCount;
+  }
+
+  get publishTime(): number {
+    if (this.#publishTime < 0) this.#publishTime = this.#message.getPublishTimestamp();
+    return this.#publishTime;
+  }
+
+  get topic(): string {
+    return (this.#topic ??= this.#message.getTopicName());
+  }
+
+  /**
+   * Acknowledge; returns the client's pending acknowledgement (the engine does not wait for it).
+   * Rejects with a non-retriable `TransportError` once the consumer is closed or the connection
+   * that delivered the message is known to be gone.
+   */
+  ack(): void | Promise<void> {
+    const generation = this.#generation;
+    if (!generation.alive) return Promise.reject(this.#subscription.goneError(this.id));
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#subscription.settled(generation, this.#message);
+    return this.#subscription.acknowledge(this.#message, this);
+  }
+
+  /** Redeliver after the subscription's nack delay. A no-op once settled or once its connection is gone. */
+  nack(): void {
+    const generation = this.#generation;
+    if (!generation.alive || this.#settled) return;
+    this.#settled = true;
+    this.#subscription.settled(generation, this.#message);
+    this.#subscription.negativeAcknowledge(this.#message);
+  }
+
+  /** Publish to the dead-letter topic and wait for the broker's confirmation, then acknowledge. */
+  deadLetter(reason: DeadLetterReason): Promise<void> {
+    if (!this.#generation.alive) return Promise.reject(this.#subscription.goneError(this.id));
+    if (this.#settled) return resolved;
+    this.#deadLettering ??= this.#publishDeadLetter(reason).finally(() => {
+      this.#deadLettering = undefined;
+    });
+    return this.#deadLettering;
+  }
+
+  async #publishDeadLetter(reason: DeadLetterReason): Promise<void> {
+    await this.#subscription.publishDeadLetter(deadLetterMessage(this, reason));
+    // Published: from here on an ack is due. If the connection dropped meanwhile the message comes
+    // back to the subscription and may be dead-lettered twice (at least once, never lost).
+    const result = this.ack();
+    if (result !== undefined) await result;
+  }
+}
+
+/**
+ * @internal One consumer of pulsar-client, fed to the engine by a receive loop: `batchReceive()`
+ * while fewer than `receiverQueueSize` deliveries are unsettled and the subscription is not paused.
+ * A batch can bring more than there is room for: the rest is held (not yet delivered) until room
+ * frees up. The client's own listener is not used: it awaits each message's handler before the
+ * next, one message at a time per consumer.
+ */
+export class NativeSubscription implements Subscription {
+  readonly #host: ConsumerHost;
+  readonly #options: SubscribeOptions;
+  readonly #topic: PulsarTopicName;
+  readonly #deadLetterTopic: string;
+  readonly #limit: number;
+  #consumer: PulsarConsumerLike | undefined;
+  #generation = new Generation();
+  /** Received from the client and not yet handed over (no room, or paused). */
+  #held: PulsarMessageLike[] = [];
+  #paused = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** Whether the client said it was connected when last asked. */
+  #connected = true;
+  #checkTimer: NodeJS.Timeout | undefined;
+  /** Wakes the loop while it waits for room, for `resume()` or for the end of a backoff. */
+  #wake: (() => void) | undefined;
+  #wakeQueued = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(host: ConsumerHost, options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string) {
+    this.#host = host;
+    this.#options = options;
+    this.#topic = topic;
+    this.#deadLetterTopic = deadLetterTopic;
+    this.#limit = options.receiverQueueSize;
+  }
+
+  /** Subscribe through the client and start the receive loop. Rejects when the broker refuses. */
+  async start(): Promise<void> {
+    const o = this.#options;
+    const config = consumerConfig(o, this.#topic.full, this.#deadLetterTopic, this.#host.options);
+    let consumer: PulsarConsumerLike;
+    try {
+      consumer = await this.#host.options.client.subscribe(config);
+    } catch (error) {
+      throw new TransportError(
+        `Pulsar refused consumer "${o.consumerName}" of ${this.#topic.full} (subscription "${o.subscription}"): ${reasonOf(error)}`,
+        { cause: error, context: this.#context() },
+      );
+    }
+    if (this.#closed) {
+      // The transport was closed while the broker created the consumer.
+      await consumer.close().catch(noop);
+      return;
+    }
+    this.#consumer = consumer;
+    this.#loop = this.#run(consumer);
+    const every = this.#host.options.connectionCheckIntervalMs;
+    if (every > 0 && typeof consumer.isConnected === 'function') {
+      this.#checkTimer = setInterval(() => this.#checkConnection(), every);
+      this.#checkTimer.unref();
+    }
+  }
+
+  // ------------------------------------------------------------------ Subscription
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    this.#wakeUp();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  // ------------------------------------------------------------------ for deliveries
+
+  /** A delivery of `generation` was settled: room for one more. */
+  settled(generation: Generation, message: PulsarMessageLike): void {
+    generation.unsettled.delete(message);
+    if (this.#wake === undefined || this.#wakeQueued || generation !== this.#generation || this.#paused) return;
+    this.#wakeQueued = true;
+    // Settlements of one turn (a batch of handlers finishing together) share one wake-up, so that
+    // the loop hands over and fetches in batches rather than one message per settlement.
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      this.#wakeUp();
+    });
+  }
+
+  acknowledge(message: PulsarMessageLike, delivery: NativeDelivery): Promise<void> {
+    const fail = (error: unknown): never => {
+      throw new TransportError(`Could not acknowledge message ${delivery.id} on ${this.#topic.full}: ${reasonOf(error)}`, {
+        cause: error,
+        context: { ...this.#context(), messageId: delivery.id },
+      });
+    };
+    try {
+      return (this.#consumer as PulsarConsumerLike).acknowledge(message).then(noop, fail);
+    } catch (error) {
+      return Promise.reject(new TransportError(`Could not acknowledge message ${delivery.id}: ${reasonOf(error)}`, { cause: error }));
+    }
+  }
+
+  negativeAcknowledge(message: PulsarMessageLike): void {
+    try {
+      (this.#consumer as PulsarConsumerLike).negativeAcknowledge(message);
+    } catch (error) {
+      this.#report(new TransportError(`Could not negatively acknowledge a message: ${reasonOf(error)}`, { cause: error, context: this.#context() }));
+    }
+  }
+
+  goneError(messageId: string): TransportError {
+    const o = this.#options;
+    return new TransportError(
+      this.#closed
+        ? `Consumer "${o.consumerName}" of ${this.#topic.full} is closed`
+        : `The connection that delivered message ${messageId} to consumer "${o.consumerName}" is gone; the broker redelivers it`,
+      { retriable: false, context: { ...this.#context(), messageId } },
+    );
+  }
+
+  publishDeadLetter(message: OutgoingMessage): Promise<void> {
+    return this.#host.deadLetter(this.#deadLetterTopic, this.#options.subscription, message);
+  }
+
+  // ------------------------------------------------------------------ the receive loop
+
+  async #run(consumer: PulsarConsumerLike): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      const generation = this.#generation;
+      const room = this.#limit - generation.unsettled.size;
+      if (this.#paused || room <= 0) {
+        await this.#idle();
+        continue;
+      }
+      if (this.#held.length > 0) {
+        this.#handOver(generation, room);
+        continue;
+      }
+      let messages: PulsarMessageLike[];
+      try {
+        messages = await consumer.batchReceive();
+      } catch (error) {
+        if (this.#closed) break;
+        failures += 1;
+        this.#report(
+          new TransportError(`Consumer "${this.#options.consumerName}" could not receive from ${this.#topic.full}: ${reasonOf(error)}`, {
+            cause: error,
+            context: this.#context(),
+          }),
+        );
+        await this.#idle(backoffDelay(failures - 1, RETRY_INITIAL_MS, RETRY_MAX_MS));
+        continue;
+      }
+      failures = 0;
+      if (this.#closed || messages.length === 0) continue;
+      // A drop noticed now retires what was delivered before this batch. The batch itself is
+      // delivered even while the client is disconnected: with a partitioned topic, "disconnected"
+      // may mean one partition's broker, and the others' messages would otherwise sit here unacked.
+      this.#checkConnection();
+      for (const message of messages) this.#held.push(message);
+    }
+  }
+
+  /** Hand over up to `room` held messages as one batch. */
+  #handOver(generation: Generation, room: number): void {
+    const held = this.#held;
+    const count = Math.min(room, held.length);
+    const batch: NativeDelivery[] = new Array<NativeDelivery>(count);
+    for (let i = 0; i < count; i++) batch[i] = new NativeDelivery(this, generation, held[i] as PulsarMessageLike);
+    this.#held = count === held.length ? [] : held.slice(count);
+    // Counted before the hand-over: the engine may settle some of them inside `onMessages`.
+    for (let i = 0; i < count; i++) generation.unsettled.add(held[i] as PulsarMessageLike);
+    try {
+      this.#options.onMessages(batch);
+    } catch (error) {
+      this.#report(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Wait for `#wakeUp()` (room, resume, close, a lost connection) or `ms`. */
+  #idle(ms?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      if (ms !== undefined) timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  /** Ask the client whether it is connected; on a drop, retire the deliveries made so far. */
+  #checkConnection(): void {
+    const consumer = this.#consumer;
+    if (this.#closed || consumer?.isConnected === undefined || this.#host.options.connectionCheckIntervalMs === 0) return;
+    let connected: boolean;
+    try {
+      connected = consumer.isConnected();
+    } catch {
+      return;
+    }
+    if (connected) {
+      this.#connected = true;
+    } else if (this.#connected) {
+      this.#connected = false;
+      this.#lost();
+    }
+  }
+
+  #lost(): void {
+    const old = this.#generation;
+    const lostCount = old.unsettled.size;
+    old.alive = false;
+    this.#generation = new Generation();
+    // Given back once. Messages that came over the dropped connection are the broker's again
+    // already, and it ignores this; but a partitioned consumer is "disconnected" when one of its
+    // partitions is, and the messages of the others would stay unacknowledged here for good.
+    for (const message of old.unsettled) this.negativeAcknowledge(message);
+    for (const message of this.#held) this.negativeAcknowledge(message);
+    old.unsettled.clear();
+    this.#held = [];
+    this.#report(
+      new TransportError(
+        `Consumer "${this.#options.consumerName}" lost its connection to Pulsar; the client reconnects and the broker redelivers its unacknowledged messages`,
+        { context: this.#context() },
+      ),
+    );
+    if (lostCount > 0) {
+      try {
+        this.#options.onDeliveriesLost?.();
+      } catch (error) {
+        this.#report(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    this.#wakeUp();
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    if (this.#checkTimer !== undefined) clearInterval(this.#checkTimer);
+    this.#checkTimer = undefined;
+    // Deliveries are void from now on; held messages were never delivered. The broker hands every
+    // unacknowledged message to the other consumers once the client closes.
+    this.#generation.alive = false;
+    this.#held = [];
+    this.#wakeUp();
+    const consumer = this.#consumer;
+    let failure: unknown;
+    if (consumer !== undefined) {
+      try {
+        // Closing also fails a pending batchReceive(), which ends the loop.
+        await consumer.close();
+      } catch (error) {
+        if (!/AlreadyClosed/i.test(reasonOf(error))) failure = error;
+      }
+    }
+    await this.#loop;
+    this.#host.closed(this);
+    if (failure !== undefined) {
+      throw new TransportError(`Could not close consumer "${this.#options.consumerName}": ${reasonOf(failure)}`, {
+        cause: failure,
+        context: this.#context(),
+      });
+    }
+  }
+
+  #context(): Record<string, unknown> {
+    const o = this.#options;
+    return { topic: this.#topic.full, subscription: o.subscription, consumerName: o.consumerName };
+  }
+
+  #report(error: Error): void {
+    try {
+      this.#options.onError?.(error);
+    } catch {
+      // An informational callback that throws has nowhere better to report to.
+    }
+  }
+}

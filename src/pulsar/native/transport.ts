@@ -1,0 +1,203 @@
+import { TransportError } from '../../errors/transport-error.js';
+import { validateSubscribeOptions } from '../../transports/memory/options.js';
+import type { OutgoingMessage, SubscribeOptions, Subscription, TopicProducer, Transport } from '../../transports/types.js';
+import { resolveTopic, type PulsarTopicName } from '../topic.js';
+import type { PulsarProducerConfig, PulsarProducerLike } from './client.js';
+import { NativeSubscription, reasonOf, type ConsumerHost } from './consumer.js';
+import { resolveClientOptions, type PulsarClientTransportOptions, type ResolvedClientOptions } from './options.js';
+import { NativeProducer } from './producer.js';
+
+/** A {@link Transport} over a `pulsar-client` `Client`, with the topic naming it applies. */
+export interface PulsarClientTransport extends Transport {
+  /** `'pulsar-client'`. */
+  readonly name: string;
+  /** The full name a topic resolves to, e.g. `orders` → `persistent://public/default/orders`. */
+  topicName(topic: string): string;
+  /** Close every consumer and producer opened through this transport. The client stays open. */
+  close(): Promise<void>;
+}
+
+/**
+ * @internal The transport: one pulsar-client consumer per subscription, one producer per
+ * `createProducer`, and one shared producer per dead-letter topic.
+ */
+class ClientTransport implements PulsarClientTransport, ConsumerHost {
+  readonly name = 'pulsar-client';
+  readonly options: ResolvedClientOptions;
+  readonly #subscriptions = new Set<NativeSubscription>();
+  readonly #producers = new Set<NativeProducer>();
+  /** Dead-letter producers by full topic name; created on first use. */
+  readonly #deadLetterProducers = new Map<string, Promise<NativeProducer>>();
+  /** Subscriptions known to exist, by `topic\0subscription`. */
+  readonly #ensured = new Map<string, Promise<void>>();
+  #closed = false;
+
+  constructor(options: ResolvedClientOptions) {
+    this.options = options;
+  }
+
+  topicName(topic: string): string {
+    return this.#resolve(topic).full;
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    this.#open();
+    validateSubscribeOptions(options);
+    const topic = this.#resolve(options.topic);
+    const deadLetterTopic = this.#resolve(options.deadLetterTopic, 'deadLetterTopic');
+    const subscription = new NativeSubscription(this, options, topic, deadLetterTopic.full);
+    this.#subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      this.#subscriptions.delete(subscription);
+      throw error;
+    }
+    return subscription;
+  }
+
+  async createProducer(topic: string): Promise<TopicProducer> {
+    this.#open();
+    return this.#openProducer(topic, this.#resolve(topic));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const subscriptions = [...this.#subscriptions];
+    const producers = [...this.#producers];
+    await Promise.allSettled([...subscriptions.map((s) => s.close()), ...producers.map((p) => p.close())]);
+    this.#deadLetterProducers.clear();
+  }
+
+  // ------------------------------------------------------------------ ConsumerHost
+
+  async deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void> {
+    const resolved = this.#resolve(topic, 'deadLetterTopic');
+    await this.#ensureDeadLetterSubscription(resolved, subscription);
+    let producer = this.#deadLetterProducers.get(resolved.full);
+    if (producer === undefined) {
+      producer = this.#openProducer(resolved.full, resolved);
+      this.#deadLetterProducers.set(resolved.full, producer);
+      producer.catch(() => this.#deadLetterProducers.delete(resolved.full));
+    }
+    await (await producer).send(message);
+  }
+
+  closed(subscription: NativeSubscription): void {
+    this.#subscriptions.delete(subscription);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #open(): void {
+    if (this.#closed) throw new TransportError('The pulsar-client transport is closed', { retriable: false });
+  }
+
+  #resolve(topic: string, option = 'topic'): PulsarTopicName {
+    return resolveTopic(topic, this.options.tenant, this.options.namespace, option);
+  }
+
+  async #openProducer(topic: string, resolved: PulsarTopicName): Promise<NativeProducer> {
+    const config: PulsarProducerConfig = {
+      ...this.options.producer,
+      topic: resolved.full,
+      // A default batch carries several keys and Key_Shared routes it by one of them.
+      batchingType: 'KeyBasedBatching',
+    };
+    let raw: PulsarProducerLike;
+    try {
+      raw = await this.options.client.createProducer(config);
+    } catch (error) {
+      throw new TransportError(`Pulsar refused a producer on ${resolved.full}: ${reasonOf(error)}`, {
+        cause: error,
+        context: { topic: resolved.full },
+      });
+    }
+    const producer = new NativeProducer(topic, resolved.full, raw, (p) => this.#producers.delete(p), this.options.producer.maxPendingMessages);
+    this.#producers.add(producer);
+    if (this.#closed) {
+      await producer.close().catch(() => undefined);
+      throw new TransportError('The pulsar-client transport is closed', { retriable: false });
+    }
+    return producer;
+  }
+
+  #ensureDeadLetterSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
+    const configured = this.options.deadLetterSubscription;
+    if (configured === false) return Promise.resolve();
+    const name = configured ?? subscription;
+    const id = `${topic.full}\0${name}`;
+    let ensured = this.#ensured.get(id);
+    if (ensured === undefined) {
+      ensured = this.#createSubscription(topic, name);
+      this.#ensured.set(id, ensured);
+      ensured.catch(() => this.#ensured.delete(id));
+    }
+    return ensured;
+  }
+
+  /**
+   * Create a durable subscription at the earliest position by subscribing and leaving. The
+   * consumer may prefetch a message; closing it hands that back. An existing subscription of
+   * another type (whose consumers refuse a Shared newcomer: `ConsumerBusy`) also counts as created.
+   */
+  async #createSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
+    try {
+      const consumer = await this.options.client.subscribe({
+        topic: topic.full,
+        subscription,
+        subscriptionType: 'Shared',
+        subscriptionInitialPosition: 'Earliest',
+        consumerName: `${subscription}-dead-letter-retainer`,
+        receiverQueueSize: 1,
+      });
+      await consumer.close();
+    } catch (error) {
+      if (/ConsumerBusy|different type/i.test(reasonOf(error))) return;
+      throw new TransportError(`Could not create subscription "${subscription}" on dead-letter topic ${topic.full}: ${reasonOf(error)}`, {
+        cause: error,
+        context: { topic: topic.full, subscription },
+      });
+    }
+  }
+}
+
+/**
+ * A {@link Transport} over the official native client, `pulsar-client` (an optional peer
+ * dependency that this library never imports: build a `Client` and pass it in; the transport
+ * never closes it).
+ *
+ * - Subscription types: `key-shared` → `KeyShared` with `AutoSplit` and in-order delivery
+ *   (`allowOutOfOrderDelivery: false`), `failover` → `Failover`, `shared` → `Shared`.
+ * - A receive loop calls `batchReceive()` and hands each batch to the engine while fewer than
+ *   `receiverQueueSize` deliveries are unsettled and the subscription is not paused. The client's
+ *   `listener` is not used: it awaits each message's handler before the next, so one slow key
+ *   would stall the whole consumer.
+ * - `ack` → `acknowledge` (not awaited by the engine), `nack` → `negativeAcknowledge` (redelivered
+ *   after `nackRedeliveryDelayMs`, at least 100 ms in the client), `deadLetter` → a send to the
+ *   dead-letter topic, awaited, then `acknowledge`. `maxRedeliverCount` becomes the client's
+ *   `deadLetterPolicy` in Shared and Key_Shared; Pulsar does not apply it in Failover.
+ * - Producers batch by key (`batchingType: 'KeyBasedBatching'`) and hash keys to partitions with
+ *   `JavaStringHash`, as the Java client and the WebSocket API do.
+ * - The client reconnects by itself; a consumer whose `isConnected()` turned false is reported
+ *   (`onError`), its deliveries are declared lost (`onDeliveriesLost`) and negatively acknowledged
+ *   once (a partitioned consumer may have lost one partition's broker only).
+ * - Topic names: a short name lives in `tenant`/`namespace` (`public/default`).
+ *
+ * @example
+ * ```ts
+ * import Pulsar from 'pulsar-client';
+ * import { createExclusiveConsumer } from 'exclusive-consumer';
+ * import { pulsarClientTransport } from 'exclusive-consumer/pulsar';
+ *
+ * const client = new Pulsar.Client({ serviceUrl: 'pulsar://127.0.0.1:6650' });
+ * const transport = pulsarClientTransport({ client });
+ * const consumer = createExclusiveConsumer('shopper-events', (e) => e.shopperId, handle, { transport });
+ * await consumer.start();
+ * // on shutdown: await consumer.stop(); await transport.close(); await client.close();
+ * ```
+ * @throws ConfigurationError when an option is invalid (at once, not on first use).
+ */
+export function pulsarClientTransport(options: PulsarClientTransportOptions): PulsarClientTransport {
+  return new ClientTransport(resolveClientOptions(options));
+}

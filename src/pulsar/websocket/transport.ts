@@ -1,0 +1,195 @@
+import { TransportError } from '../../errors/transport-error.js';
+import { validateSubscribeOptions } from '../../transports/memory/options.js';
+import type { OutgoingMessage, SubscribeOptions, Subscription, TopicProducer, Transport } from '../../transports/types.js';
+import { resolveTopic, type PulsarTopicName } from '../topic.js';
+import { WsSubscription, type ConsumerHost } from './consumer.js';
+import { resolveWebSocketOptions, type PulsarWebSocketOptions, type ResolvedWebSocketOptions } from './options.js';
+import { WsProducer } from './producer.js';
+import { closeSocket, loadWebSocket, openSocket, type WebSocketConstructor } from './socket.js';
+
+/** A {@link Transport} over Pulsar's WebSocket API, with the topic naming it applies. */
+export interface PulsarWebSocketTransport extends Transport {
+  /** `'pulsar-ws'`. */
+  readonly name: string;
+  /** The full name a topic resolves to, e.g. `orders` → `persistent://public/default/orders`. */
+  topicName(topic: string): string;
+  /** Close every consumer and producer opened through this transport. */
+  close(): Promise<void>;
+}
+
+/**
+ * @internal The transport: consumers and producers over Pulsar's WebSocket API, one connection
+ * each; dead letters go through one producer per dead-letter topic, after a subscription that
+ * retains them was created.
+ */
+class WebSocketTransport implements PulsarWebSocketTransport, ConsumerHost {
+  readonly name = 'pulsar-ws';
+  readonly options: ResolvedWebSocketOptions;
+  readonly #subscriptions = new Set<WsSubscription>();
+  readonly #producers = new Set<WsProducer>();
+  /** Dead-letter producers by full topic name; created on first use. */
+  readonly #deadLetterProducers = new Map<string, Promise<WsProducer>>();
+  /** Subscriptions known to exist, by `topic\0subscription`. */
+  readonly #ensured = new Map<string, Promise<void>>();
+  #closed = false;
+
+  constructor(options: ResolvedWebSocketOptions) {
+    this.options = options;
+  }
+
+  topicName(topic: string): string {
+    return this.#resolve(topic).full;
+  }
+
+  webSocket(): Promise<WebSocketConstructor> {
+    const injected = this.options.webSocket;
+    return injected === undefined ? loadWebSocket() : Promise.resolve(injected);
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    this.#open();
+    validateSubscribeOptions(options);
+    const topic = this.#resolve(options.topic);
+    const deadLetterTopic = this.#resolve(options.deadLetterTopic, 'deadLetterTopic');
+    if (options.maxRedeliverCount !== undefined) {
+      // The broker may dead-letter at any time from now on: make sure the letters are retained.
+      await this.#ensureDeadLetterSubscription(deadLetterTopic, options.subscription);
+    }
+    const subscription = new WsSubscription(this, options, topic, deadLetterTopic.full);
+    this.#subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      this.#subscriptions.delete(subscription);
+      throw error;
+    }
+    return subscription;
+  }
+
+  async createProducer(topic: string): Promise<TopicProducer> {
+    this.#open();
+    const producer = new WsProducer(topic, this.#resolve(topic), this.options, () => this.webSocket(), (p) =>
+      this.#producers.delete(p),
+    );
+    this.#producers.add(producer);
+    try {
+      await producer.start();
+    } catch (error) {
+      this.#producers.delete(producer);
+      throw error;
+    }
+    return producer;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const subscriptions = [...this.#subscriptions];
+    const producers = [...this.#producers];
+    await Promise.allSettled([...subscriptions.map((s) => s.close()), ...producers.map((p) => p.close())]);
+    this.#deadLetterProducers.clear();
+  }
+
+  // ------------------------------------------------------------------ ConsumerHost
+
+  async deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void> {
+    const resolved = this.#resolve(topic, 'deadLetterTopic');
+    await this.#ensureDeadLetterSubscription(resolved, subscription);
+    let producer = this.#deadLetterProducers.get(resolved.full);
+    if (producer === undefined) {
+      producer = this.createProducer(resolved.full) as Promise<WsProducer>;
+      this.#deadLetterProducers.set(resolved.full, producer);
+      producer.catch(() => this.#deadLetterProducers.delete(resolved.full));
+    }
+    await (await producer).send(message);
+  }
+
+  closed(subscription: WsSubscription): void {
+    this.#subscriptions.delete(subscription);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #open(): void {
+    if (this.#closed) throw new TransportError('The Pulsar WebSocket transport is closed', { retriable: false });
+  }
+
+  #resolve(topic: string, option = 'topic'): PulsarTopicName {
+    return resolveTopic(topic, this.options.tenant, this.options.namespace, option);
+  }
+
+  #ensureDeadLetterSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
+    const configured = this.options.deadLetterSubscription;
+    if (configured === false) return Promise.resolve();
+    const name = configured ?? subscription;
+    const id = `${topic.full}\0${name}`;
+    let ensured = this.#ensured.get(id);
+    if (ensured === undefined) {
+      ensured = this.#createSubscription(topic, name);
+      this.#ensured.set(id, ensured);
+      ensured.catch(() => this.#ensured.delete(id));
+    }
+    return ensured;
+  }
+
+  /**
+   * Create a durable subscription at the earliest position by connecting a consumer that asks for
+   * no message (pull mode, no permit) and leaving. The WebSocket API needs the same permission as
+   * consuming, where the admin API may need more; an existing subscription of another type (whose
+   * consumers refuse a Shared newcomer) also counts as created.
+   */
+  async #createSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
+    const WebSocket = await this.webSocket();
+    const params = new URLSearchParams({
+      subscriptionType: 'Shared',
+      receiverQueueSize: '1',
+      pullMode: 'true',
+      subscriptionInitialPosition: 'Earliest',
+    });
+    const url = `${this.options.wsBase}/ws/v2/consumer/${topic.path}/${encodeURIComponent(subscription)}?${params}`;
+    try {
+      const socket = await openSocket(
+        WebSocket,
+        url,
+        { headers: this.options.headers, handshakeTimeout: this.options.connectTimeoutMs, perMessageDeflate: false },
+        { message: () => undefined, close: () => undefined, pong: () => undefined },
+        `subscription "${subscription}" of dead-letter topic ${topic.full}`,
+      );
+      await closeSocket(socket);
+    } catch (error) {
+      const context = (error as TransportError).context ?? {};
+      const body = typeof context.body === 'string' ? context.body : '';
+      if (context.status === 409 || /different type|busy/i.test(body)) return;
+      throw error;
+    }
+  }
+}
+
+/**
+ * A {@link Transport} over Apache Pulsar's WebSocket API, in pure JavaScript (the `ws` package, an
+ * optional peer dependency loaded on first use): for services that cannot install the native
+ * `pulsar-client` addon.
+ *
+ * - Consumers (Key_Shared, Failover, Shared) run in pull mode: the broker sends a message only
+ *   against a permit, so at most `receiverQueueSize` deliveries are unsettled; permits are topped
+ *   up as the engine settles them, and `pause()` stops granting them.
+ * - A lost connection is reported (`onError`), its deliveries are declared lost
+ *   (`onDeliveriesLost`: the broker hands them to other consumers), and it is replaced with jittered
+ *   exponential backoff. Pings keep idle sessions open and detect dead ones.
+ * - Producers send one message per frame and correlate the broker's replies.
+ * - Topic names: a short name lives in `tenant`/`namespace` (`public/default`); full
+ *   `persistent://…` names are accepted.
+ *
+ * @example
+ * ```ts
+ * import { createExclusiveConsumer } from 'exclusive-consumer';
+ * import { pulsarWebSocketTransport } from 'exclusive-consumer/pulsar';
+ *
+ * const transport = pulsarWebSocketTransport({ url: 'http://127.0.0.1:8080' });
+ * const consumer = createExclusiveConsumer('shopper-events', (e) => e.shopperId, handle, { transport });
+ * await consumer.start();
+ * ```
+ * @throws ConfigurationError when an option is invalid (at once, not on first use).
+ */
+export function pulsarWebSocketTransport(options: PulsarWebSocketOptions): PulsarWebSocketTransport {
+  return new WebSocketTransport(resolveWebSocketOptions(options));
+}
