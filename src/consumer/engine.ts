@@ -55,6 +55,9 @@ class Entry<T> {
 
 const ignore = (): void => undefined;
 
+/** Idle key states kept for reuse by one consumer. */
+const KEY_POOL_SIZE = 1024;
+
 const ACK: RunOutcome = Object.freeze({ action: 'ack' });
 const STALE_REASON = 'fencing token is stale: another consumer owns the key';
 
@@ -82,7 +85,7 @@ class KeyState<T> {
   timer: NodeJS.Timeout | undefined = undefined;
   lingering = false;
 
-  constructor(readonly key: string) {}
+  constructor(public key: string) {}
 
   push(entry: Entry<T>): void {
     if (this.last === undefined) this.first = entry;
@@ -171,6 +174,8 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #tick = 0;
   #sweepEveryMs = 1000;
   #pumping = false;
+  /** Idle key states kept for reuse. */
+  readonly #pool: KeyState<T>[] = [];
   /** Whether someone listens to run durations: only then is the clock read per run. */
   #timed = false;
   /** `shared-locked`: every run needs the key's lease. */
@@ -445,7 +450,8 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #enqueue(key: string, entry: Entry<T>): void {
     let ks = this.#keys.get(key);
     if (ks === undefined) {
-      ks = new KeyState<T>(key);
+      ks = this.#pool.pop() ?? new KeyState<T>(key);
+      ks.key = key;
       this.#keys.set(key, ks);
       this.#mintOnArrival(ks);
     }
@@ -738,7 +744,16 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     }
     ks.token = undefined;
     ks.tokenPending = undefined;
-    if (this.#keys.get(ks.key) === ks) this.#keys.delete(ks.key);
+    if (this.#keys.get(ks.key) === ks) {
+      this.#keys.delete(ks.key);
+      // Most keys hold one event: recycling their state saves an allocation per event.
+      if (this.#pool.length < KEY_POOL_SIZE && ks.size === 0 && !ks.busy && !ks.ready) {
+        ks.current = undefined;
+        ks.lockWaitStart = undefined;
+        ks.lockWaitMs = 0;
+        this.#pool.push(ks);
+      }
+    }
   }
 
   /**

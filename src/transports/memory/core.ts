@@ -39,6 +39,7 @@ function closedError(): TransportError {
  */
 export class BrokerCore implements BrokerHost {
   readonly hashRangePoints: number;
+  readonly sharedRoundRobinBatchSize: number;
   readonly failoverDelayMs: number;
   readonly #options: ResolvedBrokerOptions;
   readonly #topics = new Map<string, TopicState>();
@@ -61,6 +62,7 @@ export class BrokerCore implements BrokerHost {
   constructor(options: ResolvedBrokerOptions) {
     this.#options = options;
     this.hashRangePoints = options.hashRangePoints;
+    this.sharedRoundRobinBatchSize = options.sharedRoundRobinBatchSize;
     this.failoverDelayMs = options.activeConsumerFailoverDelayMs;
     const ackTimeoutMs = options.ackTimeoutMs;
     if (ackTimeoutMs > 0) {

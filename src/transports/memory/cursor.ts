@@ -53,6 +53,9 @@ export class Cursor {
   /** Queued for the next dispatch round. */
   dirty = false;
   #roundRobin = 0;
+  /** Shared: the consumer receiving the current run of consecutive messages, and its length. */
+  #runConsumer: ConsumerState | undefined;
+  #runLength = 0;
   #ring: HashRing<ConsumerState> | null = null;
   readonly #draining = new Map<number, Draining>();
   /** Hashes that could not be delivered in the current Key_Shared round; later messages of them wait. */
@@ -305,6 +308,24 @@ export class Cursor {
   }
 
   #pickShared(): ConsumerState | undefined {
+    const current = this.#runConsumer;
+    if (
+      current !== undefined &&
+      this.#runLength < this.#host.sharedRoundRobinBatchSize &&
+      !current.closed &&
+      !current.killed &&
+      current.canTake()
+    ) {
+      this.#runLength++;
+      return current;
+    }
+    const next = this.#nextShared();
+    this.#runConsumer = next;
+    this.#runLength = next === undefined ? 0 : 1;
+    return next;
+  }
+
+  #nextShared(): ConsumerState | undefined {
     const consumers = this.consumers;
     const n = consumers.length;
     let index = this.#roundRobin;

@@ -6,6 +6,7 @@ import type { CursorRecord } from './record.js';
 /** @internal What cursors, consumers and deliveries need from the broker that owns them. */
 export interface BrokerHost {
   readonly hashRangePoints: number;
+  readonly sharedRoundRobinBatchSize: number;
   readonly failoverDelayMs: number;
   /** Queue `cursor` for the next dispatch round (scheduling one if needed). */
   markDirty(cursor: Cursor): void;

@@ -41,6 +41,12 @@ export interface MemoryBrokerOptions {
    * @default 100
    */
   readonly hashRangePoints?: number;
+  /**
+   * Shared subscriptions: consecutive messages given to one consumer before moving to the next
+   * (Pulsar's `dispatcherMaxRoundRobinBatchSize`), so a burst of one key tends to stay together.
+   * @default 20
+   */
+  readonly sharedRoundRobinBatchSize?: number;
 }
 
 /** @internal {@link MemoryBrokerOptions} with every default applied. */
@@ -50,6 +56,7 @@ export interface ResolvedBrokerOptions {
   readonly activeConsumerFailoverDelayMs: number;
   readonly maxUnackedMessagesPerConsumer: number;
   readonly hashRangePoints: number;
+  readonly sharedRoundRobinBatchSize: number;
 }
 
 /** @internal Validate broker options and apply defaults. Throws a `ConfigurationError`. */
@@ -72,6 +79,7 @@ export function resolveBrokerOptions(options: MemoryBrokerOptions | undefined): 
       1,
     ),
     hashRangePoints: integerOption('hashRangePoints', options.hashRangePoints, 100, 1),
+    sharedRoundRobinBatchSize: integerOption('sharedRoundRobinBatchSize', options.sharedRoundRobinBatchSize, 20, 1),
   });
 }
 

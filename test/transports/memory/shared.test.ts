@@ -29,8 +29,23 @@ const rejection = async (result: void | Promise<void>): Promise<unknown> => {
 };
 
 describe('shared subscription', () => {
-  it('spreads messages round robin over the consumers that have room', async () => {
+  it('gives each consumer runs of sharedRoundRobinBatchSize consecutive messages, in turn', async () => {
     broker = new MemoryBroker();
+    const t = broker.transport();
+    const inboxes = [
+      await consume(t, { topic: 'r', consumerName: 'c0', onBatch: ackEach }),
+      await consume(t, { topic: 'r', consumerName: 'c1', onBatch: ackEach }),
+    ];
+    publish('r', 80);
+    await waitFor('80 deliveries', () => inboxes.reduce((n, b) => n + b.deliveries.length, 0) === 80);
+    const runOf = (i: number) => Math.floor(i / 20) % 2;
+    inboxes.forEach((inbox, c) => {
+      expect(inbox.deliveries.map((d) => runOf(Number(text(d.data))))).toEqual(Array(40).fill(c));
+    });
+  });
+
+  it('spreads messages round robin over the consumers that have room', async () => {
+    broker = new MemoryBroker({ sharedRoundRobinBatchSize: 1 });
     const t = broker.transport();
     const inboxes = [
       await consume(t, { topic: 's', consumerName: 'c0', onBatch: ackEach }),
