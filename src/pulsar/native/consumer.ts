@@ -1,14 +1,6 @@
 import { TransportError } from '../../errors/transport-error.js';
-import { deadLetterMessage } from '../../transports/dead-letter.js';
-import type {
-  DeadLetterReason,
-  Delivery,
-  OutgoingMessage,
-  SubscribeOptions,
-  Subscription,
-  SubscriptionType,
-} from '../../transports/types.js';
-import type { PulsarTopicName } from '../topic.js';
+import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
+import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../consumer-base.js';
 import { backoffDelay } from '../websocket/options.js';
 import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
 import type { ResolvedClientOptions } from './options.js';
@@ -25,12 +17,8 @@ const RETRY_INITIAL_MS = 100;
 const RETRY_MAX_MS = 5000;
 
 /** @internal What a subscription needs from its transport. */
-export interface ConsumerHost {
+export interface ConsumerHost extends SubscriptionHost {
   readonly options: ResolvedClientOptions;
-  /** Publish to a dead-letter topic (creating its retaining subscription first); resolves once stored. */
-  deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void>;
-  /** The subscription closed; forget it. */
-  closed(subscription: NativeSubscription): void;
 }
 
 /** @internal The error text of whatever a native call threw. */
@@ -86,7 +74,6 @@ class Generation {
   readonly unsettled = new Set<PulsarMessageLike>();
 }
 
-const resolved: Promise<void> = Promise.resolve();
 const noop = (): void => undefined;
 
 /**
@@ -94,12 +81,9 @@ const noop = (): void => undefined;
  * on first use (most are never read by a no-op pipeline) and kept. Settled once, by `ack`, `nack`
  * or a successful `deadLetter`.
  */
-export class NativeDelivery implements Delivery {
-  readonly #subscription: NativeSubscription;
+export class NativeDelivery extends PulsarDelivery<NativeSubscription> {
   readonly #generation: Generation;
   readonly #message: PulsarMessageLike;
-  #settled = false;
-  #deadLettering: Promise<void> | undefined;
   #id: string | undefined;
   #data: Uint8Array | undefined;
   #properties: Readonly<Record<string, string>> | undefined;
@@ -109,21 +93,21 @@ export class NativeDelivery implements Delivery {
   #publishTime = -1;
 
   constructor(subscription: NativeSubscription, generation: Generation, message: PulsarMessageLike) {
-    this.#subscription = subscription;
+    super(subscription);
     this.#generation = generation;
     this.#message = message;
   }
 
-  get id(): string {
+  override get id(): string {
     return (this.#id ??= this.#message.getMessageId().toString());
   }
 
-  get data(): Uint8Array {
+  override get data(): Uint8Array {
     return (this.#data ??= this.#message.getData());
   }
 
   /** The producer's partition key; `undefined` when it set none (the client reports `''`). */
-  get partitionKey(): string | undefined {
+  override get partitionKey(): string | undefined {
     if (this.#partitionKey === null) {
       const key = this.#message.getPartitionKey();
       this.#partitionKey = typeof key === 'string' && key.length > 0 ? key : undefined;
@@ -131,63 +115,37 @@ export class NativeDelivery implements Delivery {
     return this.#partitionKey;
   }
 
-  get properties(): Readonly<Record<string, string>> {
+  override get properties(): Readonly<Record<string, string>> {
     return (this.#properties ??= this.#message.getProperties() ?? {});
   }
 
-  get redeliveryCount(): number {
+  override get redeliveryCount(): number {
     if (this.#redeliveryCount < 0) this.#redeliveryCount = this.#message.getRedeliveryCount();
     return this.#redeliveryCount;
   }
 
-  get publishTime(): number {
+  override get publishTime(): number {
     if (this.#publishTime < 0) this.#publishTime = this.#message.getPublishTimestamp();
     return this.#publishTime;
   }
 
-  get topic(): string {
+  override get topic(): string {
     return (this.#topic ??= this.#message.getTopicName());
   }
 
-  /**
-   * Acknowledge; returns the client's pending acknowledgement (the engine does not wait for it).
-   * Rejects with a non-retriable `TransportError` once the consumer is closed or the connection
-   * that delivered the message is known to be gone.
-   */
-  ack(): void | Promise<void> {
-    const generation = this.#generation;
-    if (!generation.alive) return Promise.reject(this.#subscription.goneError(this.id));
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#subscription.settled(generation, this.#message);
-    return this.#subscription.acknowledge(this.#message, this);
+  protected override get alive(): boolean {
+    return this.#generation.alive;
   }
 
-  /** Redeliver after the subscription's nack delay. A no-op once settled or once its connection is gone. */
-  nack(): void {
-    const generation = this.#generation;
-    if (!generation.alive || this.#settled) return;
-    this.#settled = true;
-    this.#subscription.settled(generation, this.#message);
-    this.#subscription.negativeAcknowledge(this.#message);
+  /** Returns the client's pending acknowledgement (the engine does not wait for it). */
+  protected override acknowledged(): Promise<void> {
+    this.subscription.settled(this.#generation, this.#message);
+    return this.subscription.acknowledge(this.#message, this);
   }
 
-  /** Publish to the dead-letter topic and wait for the broker's confirmation, then acknowledge. */
-  deadLetter(reason: DeadLetterReason): Promise<void> {
-    if (!this.#generation.alive) return Promise.reject(this.#subscription.goneError(this.id));
-    if (this.#settled) return resolved;
-    this.#deadLettering ??= this.#publishDeadLetter(reason).finally(() => {
-      this.#deadLettering = undefined;
-    });
-    return this.#deadLettering;
-  }
-
-  async #publishDeadLetter(reason: DeadLetterReason): Promise<void> {
-    await this.#subscription.publishDeadLetter(deadLetterMessage(this, reason));
-    // Published: from here on an ack is due. If the connection dropped meanwhile the message comes
-    // back to the subscription and may be dead-lettered twice (at least once, never lost).
-    const result = this.ack();
-    if (result !== undefined) await result;
+  protected override negativelyAcknowledged(): void {
+    this.subscription.settled(this.#generation, this.#message);
+    this.subscription.negativeAcknowledge(this.#message);
   }
 }
 
@@ -198,19 +156,11 @@ export class NativeDelivery implements Delivery {
  * frees up. The client's own listener is not used: it awaits each message's handler before the
  * next, one message at a time per consumer.
  */
-export class NativeSubscription implements Subscription {
-  readonly #host: ConsumerHost;
-  readonly #options: SubscribeOptions;
-  readonly #topic: PulsarTopicName;
-  readonly #deadLetterTopic: string;
-  readonly #limit: number;
+export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
   #consumer: PulsarConsumerLike | undefined;
   #generation = new Generation();
   /** Received from the client and not yet handed over (no room, or paused). */
   #held: PulsarMessageLike[] = [];
-  #paused = false;
-  #closed = false;
-  #closing: Promise<void> | undefined;
   /** Whether the client said it was connected when last asked. */
   #connected = true;
   #checkTimer: NodeJS.Timeout | undefined;
@@ -219,35 +169,27 @@ export class NativeSubscription implements Subscription {
   #wakeQueued = false;
   #loop: Promise<void> | undefined;
 
-  constructor(host: ConsumerHost, options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string) {
-    this.#host = host;
-    this.#options = options;
-    this.#topic = topic;
-    this.#deadLetterTopic = deadLetterTopic;
-    this.#limit = options.receiverQueueSize;
-  }
-
   /** Subscribe through the client and start the receive loop. Rejects when the broker refuses. */
-  async start(): Promise<void> {
-    const o = this.#options;
-    const config = consumerConfig(o, this.#topic.full, this.#deadLetterTopic, this.#host.options);
+  override async start(): Promise<void> {
+    const o = this.options;
+    const config = consumerConfig(o, this.topic.full, this.deadLetterTopic, this.host.options);
     let consumer: PulsarConsumerLike;
     try {
-      consumer = await this.#host.options.client.subscribe(config);
+      consumer = await this.host.options.client.subscribe(config);
     } catch (error) {
       throw new TransportError(
-        `Pulsar refused consumer "${o.consumerName}" of ${this.#topic.full} (subscription "${o.subscription}"): ${reasonOf(error)}`,
-        { cause: error, context: this.#context() },
+        `Pulsar refused consumer "${o.consumerName}" of ${this.topic.full} (subscription "${o.subscription}"): ${reasonOf(error)}`,
+        { cause: error, context: this.context() },
       );
     }
-    if (this.#closed) {
+    if (this.isClosed) {
       // The transport was closed while the broker created the consumer.
       await consumer.close().catch(noop);
       return;
     }
     this.#consumer = consumer;
     this.#loop = this.#run(consumer);
-    const every = this.#host.options.connectionCheckIntervalMs;
+    const every = this.host.options.connectionCheckIntervalMs;
     if (every > 0 && typeof consumer.isConnected === 'function') {
       this.#checkTimer = setInterval(() => this.#checkConnection(), every);
       this.#checkTimer.unref();
@@ -256,19 +198,8 @@ export class NativeSubscription implements Subscription {
 
   // ------------------------------------------------------------------ Subscription
 
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    if (!this.#paused || this.#closed) return;
-    this.#paused = false;
+  protected override resumed(): void {
     this.#wakeUp();
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
   }
 
   // ------------------------------------------------------------------ for deliveries
@@ -276,7 +207,7 @@ export class NativeSubscription implements Subscription {
   /** A delivery of `generation` was settled: room for one more. */
   settled(generation: Generation, message: PulsarMessageLike): void {
     generation.unsettled.delete(message);
-    if (this.#wake === undefined || this.#wakeQueued || generation !== this.#generation || this.#paused) return;
+    if (this.#wake === undefined || this.#wakeQueued || generation !== this.#generation || this.isPaused) return;
     this.#wakeQueued = true;
     // Settlements of one turn (a batch of handlers finishing together) share one wake-up, so that
     // the loop hands over and fetches in batches rather than one message per settlement.
@@ -288,9 +219,9 @@ export class NativeSubscription implements Subscription {
 
   acknowledge(message: PulsarMessageLike, delivery: NativeDelivery): Promise<void> {
     const fail = (error: unknown): never => {
-      throw new TransportError(`Could not acknowledge message ${delivery.id} on ${this.#topic.full}: ${reasonOf(error)}`, {
+      throw new TransportError(`Could not acknowledge message ${delivery.id} on ${this.topic.full}: ${reasonOf(error)}`, {
         cause: error,
-        context: { ...this.#context(), messageId: delivery.id },
+        context: { ...this.context(), messageId: delivery.id },
       });
     };
     try {
@@ -304,32 +235,18 @@ export class NativeSubscription implements Subscription {
     try {
       (this.#consumer as PulsarConsumerLike).negativeAcknowledge(message);
     } catch (error) {
-      this.#report(new TransportError(`Could not negatively acknowledge a message: ${reasonOf(error)}`, { cause: error, context: this.#context() }));
+      this.report(new TransportError(`Could not negatively acknowledge a message: ${reasonOf(error)}`, { cause: error, context: this.context() }));
     }
-  }
-
-  goneError(messageId: string): TransportError {
-    const o = this.#options;
-    return new TransportError(
-      this.#closed
-        ? `Consumer "${o.consumerName}" of ${this.#topic.full} is closed`
-        : `The connection that delivered message ${messageId} to consumer "${o.consumerName}" is gone; the broker redelivers it`,
-      { retriable: false, context: { ...this.#context(), messageId } },
-    );
-  }
-
-  publishDeadLetter(message: OutgoingMessage): Promise<void> {
-    return this.#host.deadLetter(this.#deadLetterTopic, this.#options.subscription, message);
   }
 
   // ------------------------------------------------------------------ the receive loop
 
   async #run(consumer: PulsarConsumerLike): Promise<void> {
     let failures = 0;
-    while (!this.#closed) {
+    while (!this.isClosed) {
       const generation = this.#generation;
-      const room = this.#limit - generation.unsettled.size;
-      if (this.#paused || room <= 0) {
+      const room = this.limit - generation.unsettled.size;
+      if (this.isPaused || room <= 0) {
         await this.#idle();
         continue;
       }
@@ -341,19 +258,19 @@ export class NativeSubscription implements Subscription {
       try {
         messages = await consumer.batchReceive();
       } catch (error) {
-        if (this.#closed) break;
+        if (this.isClosed) break;
         failures += 1;
-        this.#report(
-          new TransportError(`Consumer "${this.#options.consumerName}" could not receive from ${this.#topic.full}: ${reasonOf(error)}`, {
+        this.report(
+          new TransportError(`Consumer "${this.options.consumerName}" could not receive from ${this.topic.full}: ${reasonOf(error)}`, {
             cause: error,
-            context: this.#context(),
+            context: this.context(),
           }),
         );
         await this.#idle(backoffDelay(failures - 1, RETRY_INITIAL_MS, RETRY_MAX_MS));
         continue;
       }
       failures = 0;
-      if (this.#closed || messages.length === 0) continue;
+      if (this.isClosed || messages.length === 0) continue;
       // A drop noticed now retires what was delivered before this batch. The batch itself is
       // delivered even while the client is disconnected: with a partitioned topic, "disconnected"
       // may mean one partition's broker, and the others' messages would otherwise sit here unacked.
@@ -371,11 +288,7 @@ export class NativeSubscription implements Subscription {
     this.#held = count === held.length ? [] : held.slice(count);
     // Counted before the hand-over: the engine may settle some of them inside `onMessages`.
     for (let i = 0; i < count; i++) generation.unsettled.add(held[i] as PulsarMessageLike);
-    try {
-      this.#options.onMessages(batch);
-    } catch (error) {
-      this.#report(error instanceof Error ? error : new Error(String(error)));
-    }
+    this.deliver(batch);
   }
 
   /** Wait for `#wakeUp()` (room, resume, close, a lost connection) or `ms`. */
@@ -403,7 +316,7 @@ export class NativeSubscription implements Subscription {
   /** Ask the client whether it is connected; on a drop, retire the deliveries made so far. */
   #checkConnection(): void {
     const consumer = this.#consumer;
-    if (this.#closed || consumer?.isConnected === undefined || this.#host.options.connectionCheckIntervalMs === 0) return;
+    if (this.isClosed || consumer?.isConnected === undefined || this.host.options.connectionCheckIntervalMs === 0) return;
     let connected: boolean;
     try {
       connected = consumer.isConnected();
@@ -430,24 +343,17 @@ export class NativeSubscription implements Subscription {
     for (const message of this.#held) this.negativeAcknowledge(message);
     old.unsettled.clear();
     this.#held = [];
-    this.#report(
+    this.report(
       new TransportError(
-        `Consumer "${this.#options.consumerName}" lost its connection to Pulsar; the client reconnects and the broker redelivers its unacknowledged messages`,
-        { context: this.#context() },
+        `Consumer "${this.options.consumerName}" lost its connection to Pulsar; the client reconnects and the broker redelivers its unacknowledged messages`,
+        { context: this.context() },
       ),
     );
-    if (lostCount > 0) {
-      try {
-        this.#options.onDeliveriesLost?.();
-      } catch (error) {
-        this.#report(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    if (lostCount > 0) this.deliveriesLost();
     this.#wakeUp();
   }
 
-  async #close(): Promise<void> {
-    this.#closed = true;
+  protected override async disconnect(): Promise<void> {
     if (this.#checkTimer !== undefined) clearInterval(this.#checkTimer);
     this.#checkTimer = undefined;
     // Deliveries are void from now on; held messages were never delivered. The broker hands every
@@ -466,25 +372,12 @@ export class NativeSubscription implements Subscription {
       }
     }
     await this.#loop;
-    this.#host.closed(this);
+    this.host.closed(this);
     if (failure !== undefined) {
-      throw new TransportError(`Could not close consumer "${this.#options.consumerName}": ${reasonOf(failure)}`, {
+      throw new TransportError(`Could not close consumer "${this.options.consumerName}": ${reasonOf(failure)}`, {
         cause: failure,
-        context: this.#context(),
+        context: this.context(),
       });
-    }
-  }
-
-  #context(): Record<string, unknown> {
-    const o = this.#options;
-    return { topic: this.#topic.full, subscription: o.subscription, consumerName: o.consumerName };
-  }
-
-  #report(error: Error): void {
-    try {
-      this.#options.onError?.(error);
-    } catch {
-      // An informational callback that throws has nowhere better to report to.
     }
   }
 }

@@ -1,7 +1,7 @@
 import { TransportError } from '../../errors/transport-error.js';
-import { validateSubscribeOptions } from '../../transports/memory/options.js';
-import type { OutgoingMessage, SubscribeOptions, Subscription, TopicProducer, Transport } from '../../transports/types.js';
-import { resolveTopic, type PulsarTopicName } from '../topic.js';
+import type { SubscribeOptions, Transport } from '../../transports/types.js';
+import type { PulsarTopicName } from '../topic.js';
+import { PulsarTransport } from '../transport-base.js';
 import type { PulsarProducerConfig, PulsarProducerLike } from './client.js';
 import { NativeSubscription, reasonOf, type ConsumerHost } from './consumer.js';
 import { resolveClientOptions, type PulsarClientTransportOptions, type ResolvedClientOptions } from './options.js';
@@ -21,83 +21,23 @@ export interface PulsarClientTransport extends Transport {
  * @internal The transport: one pulsar-client consumer per subscription, one producer per
  * `createProducer`, and one shared producer per dead-letter topic.
  */
-class ClientTransport implements PulsarClientTransport, ConsumerHost {
+class ClientTransport extends PulsarTransport<ResolvedClientOptions, NativeProducer> implements PulsarClientTransport, ConsumerHost {
   readonly name = 'pulsar-client';
-  readonly options: ResolvedClientOptions;
-  readonly #subscriptions = new Set<NativeSubscription>();
-  readonly #producers = new Set<NativeProducer>();
-  /** Dead-letter producers by full topic name; created on first use. */
-  readonly #deadLetterProducers = new Map<string, Promise<NativeProducer>>();
-  /** Subscriptions known to exist, by `topic\0subscription`. */
-  readonly #ensured = new Map<string, Promise<void>>();
-  #closed = false;
 
   constructor(options: ResolvedClientOptions) {
-    this.options = options;
+    super(options, 'pulsar-client transport');
   }
 
-  topicName(topic: string): string {
-    return this.#resolve(topic).full;
+  protected override newSubscription(options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string): NativeSubscription {
+    return new NativeSubscription(this, options, topic, deadLetterTopic);
   }
 
-  async subscribe(options: SubscribeOptions): Promise<Subscription> {
-    this.#open();
-    validateSubscribeOptions(options);
-    const topic = this.#resolve(options.topic);
-    const deadLetterTopic = this.#resolve(options.deadLetterTopic, 'deadLetterTopic');
-    const subscription = new NativeSubscription(this, options, topic, deadLetterTopic.full);
-    this.#subscriptions.add(subscription);
-    try {
-      await subscription.start();
-    } catch (error) {
-      this.#subscriptions.delete(subscription);
-      throw error;
-    }
-    return subscription;
+  /** The client's `deadLetterPolicy` creates it (`initialSubscriptionName`) before its first dead letter. */
+  protected override retainsDeadLettersFirst(): boolean {
+    return false;
   }
 
-  async createProducer(topic: string): Promise<TopicProducer> {
-    this.#open();
-    return this.#openProducer(topic, this.#resolve(topic));
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    const subscriptions = [...this.#subscriptions];
-    const producers = [...this.#producers];
-    await Promise.allSettled([...subscriptions.map((s) => s.close()), ...producers.map((p) => p.close())]);
-    this.#deadLetterProducers.clear();
-  }
-
-  // ------------------------------------------------------------------ ConsumerHost
-
-  async deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void> {
-    const resolved = this.#resolve(topic, 'deadLetterTopic');
-    await this.#ensureDeadLetterSubscription(resolved, subscription);
-    let producer = this.#deadLetterProducers.get(resolved.full);
-    if (producer === undefined) {
-      producer = this.#openProducer(resolved.full, resolved);
-      this.#deadLetterProducers.set(resolved.full, producer);
-      producer.catch(() => this.#deadLetterProducers.delete(resolved.full));
-    }
-    await (await producer).send(message);
-  }
-
-  closed(subscription: NativeSubscription): void {
-    this.#subscriptions.delete(subscription);
-  }
-
-  // ------------------------------------------------------------------ internals
-
-  #open(): void {
-    if (this.#closed) throw new TransportError('The pulsar-client transport is closed', { retriable: false });
-  }
-
-  #resolve(topic: string, option = 'topic'): PulsarTopicName {
-    return resolveTopic(topic, this.options.tenant, this.options.namespace, option);
-  }
-
-  async #openProducer(topic: string, resolved: PulsarTopicName): Promise<NativeProducer> {
+  protected override async openProducer(topic: string, resolved: PulsarTopicName): Promise<NativeProducer> {
     const config: PulsarProducerConfig = {
       ...this.options.producer,
       topic: resolved.full,
@@ -113,27 +53,17 @@ class ClientTransport implements PulsarClientTransport, ConsumerHost {
         context: { topic: resolved.full },
       });
     }
-    const producer = new NativeProducer(topic, resolved.full, raw, (p) => this.#producers.delete(p), this.options.producer.maxPendingMessages);
-    this.#producers.add(producer);
-    if (this.#closed) {
+    const producer = new NativeProducer(topic, resolved.full, raw, (p) => this.producers.delete(p), this.options.producer.maxPendingMessages);
+    this.producers.add(producer);
+    if (this.isClosed) {
       await producer.close().catch(() => undefined);
-      throw new TransportError('The pulsar-client transport is closed', { retriable: false });
+      throw this.closedError();
     }
     return producer;
   }
 
-  #ensureDeadLetterSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
-    const configured = this.options.deadLetterSubscription;
-    if (configured === false) return Promise.resolve();
-    const name = configured ?? subscription;
-    const id = `${topic.full}\0${name}`;
-    let ensured = this.#ensured.get(id);
-    if (ensured === undefined) {
-      ensured = this.#createSubscription(topic, name);
-      this.#ensured.set(id, ensured);
-      ensured.catch(() => this.#ensured.delete(id));
-    }
-    return ensured;
+  protected override openDeadLetterProducer(topic: PulsarTopicName): Promise<NativeProducer> {
+    return this.openProducer(topic.full, topic);
   }
 
   /**
@@ -141,7 +71,7 @@ class ClientTransport implements PulsarClientTransport, ConsumerHost {
    * consumer may prefetch a message; closing it hands that back. An existing subscription of
    * another type (whose consumers refuse a Shared newcomer: `ConsumerBusy`) also counts as created.
    */
-  async #createSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
+  protected override async createRetainingSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
     try {
       const consumer = await this.options.client.subscribe({
         topic: topic.full,

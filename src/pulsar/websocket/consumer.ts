@@ -1,13 +1,6 @@
 import { TransportError } from '../../errors/transport-error.js';
-import { deadLetterMessage } from '../../transports/dead-letter.js';
-import type {
-  DeadLetterReason,
-  Delivery,
-  OutgoingMessage,
-  SubscribeOptions,
-  Subscription,
-  SubscriptionType,
-} from '../../transports/types.js';
+import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
+import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../consumer-base.js';
 import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
 import { backoffDelay, type ResolvedWebSocketOptions } from './options.js';
@@ -32,13 +25,9 @@ const ACK_HOLD_MS = 1;
 const MAX_BROKER_QUEUE = 1000;
 
 /** @internal What a subscription needs from its transport. */
-export interface ConsumerHost {
+export interface ConsumerHost extends SubscriptionHost {
   readonly options: ResolvedWebSocketOptions;
   webSocket(): Promise<WebSocketConstructor>;
-  /** Publish to a dead-letter topic (creating its retaining subscription first); resolves once stored. */
-  deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void>;
-  /** The subscription closed; forget it. */
-  closed(subscription: WsSubscription): void;
 }
 
 /** A consumer message as the WebSocket API sends it. */
@@ -80,26 +69,22 @@ export class Session {
   }
 }
 
-const resolved: Promise<void> = Promise.resolve();
-
 /**
  * @internal A message delivered over the WebSocket API. Metadata are own properties; every
  * redelivery is a new object. Settled once, by `ack`, `nack` or a successful `deadLetter`.
  */
-export class WsDelivery implements Delivery {
-  readonly id: string;
-  readonly data: Uint8Array;
-  readonly partitionKey: string | undefined;
-  readonly properties: Readonly<Record<string, string>>;
-  readonly redeliveryCount: number;
-  readonly publishTime: number;
-  readonly topic: string;
-  readonly #subscription: WsSubscription;
+export class WsDelivery extends PulsarDelivery<WsSubscription> {
+  override readonly id: string;
+  override readonly data: Uint8Array;
+  override readonly partitionKey: string | undefined;
+  override readonly properties: Readonly<Record<string, string>>;
+  override readonly redeliveryCount: number;
+  override readonly publishTime: number;
+  override readonly topic: string;
   readonly #session: Session;
-  #settled = false;
-  #deadLettering: Promise<void> | undefined;
 
   constructor(subscription: WsSubscription, session: Session, id: string, frame: ConsumerFrame, topic: string) {
+    super(subscription);
     this.id = id;
     this.data = Buffer.from(frame.payload as string, 'base64');
     this.partitionKey = typeof frame.key === 'string' ? frame.key : undefined;
@@ -109,48 +94,24 @@ export class WsDelivery implements Delivery {
     const published = typeof frame.publishTime === 'string' ? Date.parse(frame.publishTime) : Number.NaN;
     this.publishTime = Number.isFinite(published) ? published : 0;
     this.topic = topic;
-    this.#subscription = subscription;
     this.#session = session;
   }
 
-  /**
-   * Acknowledge (fire and forget: the WebSocket API does not confirm acks). Rejects with a
-   * non-retriable `TransportError` once the session that delivered it is gone.
-   */
-  ack(): void | Promise<void> {
+  protected override get alive(): boolean {
+    return this.#session.alive;
+  }
+
+  /** Fire and forget: the WebSocket API does not confirm acks. */
+  protected override acknowledged(): void {
     const session = this.#session;
-    if (!session.alive) return Promise.reject(this.#subscription.goneError(this.id));
-    if (this.#settled) return;
-    this.#settled = true;
     session.send(`{"messageId":${JSON.stringify(this.id)}}`);
-    this.#subscription.settled(session);
+    this.subscription.settled(session);
   }
 
-  /** Redeliver after the subscription's nack delay. A no-op once settled or once its session is gone. */
-  nack(): void {
+  protected override negativelyAcknowledged(): void {
     const session = this.#session;
-    if (!session.alive || this.#settled) return;
-    this.#settled = true;
     session.send(`{"type":"negativeAcknowledge","messageId":${JSON.stringify(this.id)}}`);
-    this.#subscription.settled(session);
-  }
-
-  /** Publish to the dead-letter topic and wait for the broker's confirmation, then acknowledge. */
-  deadLetter(reason: DeadLetterReason): Promise<void> {
-    if (!this.#session.alive) return Promise.reject(this.#subscription.goneError(this.id));
-    if (this.#settled) return resolved;
-    this.#deadLettering ??= this.#publishDeadLetter(reason).finally(() => {
-      this.#deadLettering = undefined;
-    });
-    return this.#deadLettering;
-  }
-
-  async #publishDeadLetter(reason: DeadLetterReason): Promise<void> {
-    await this.#subscription.publishDeadLetter(deadLetterMessage(this, reason));
-    // Published: from here on an ack is due. If the session died meanwhile the message comes back
-    // to the subscription and may be dead-lettered twice (at least once, never lost).
-    const result = this.ack();
-    if (result !== undefined) await result;
+    this.subscription.settled(session);
   }
 }
 
@@ -160,13 +121,8 @@ export class WsDelivery implements Delivery {
  * topped up as deliveries are settled; a lost connection is reported, replaced with backoff, and
  * its deliveries declared lost.
  */
-export class WsSubscription implements Subscription {
-  readonly #host: ConsumerHost;
-  readonly #options: SubscribeOptions;
-  readonly #topic: PulsarTopicName;
-  readonly #deadLetterTopic: string;
+export class WsSubscription extends PulsarSubscription<ConsumerHost> {
   readonly #url: string;
-  readonly #limit: number;
   /**
    * Permits go out in batches of at least this many (unless the broker is about to run out of
    * them), so that settling a message does not cost a frame of its own.
@@ -176,9 +132,6 @@ export class WsSubscription implements Subscription {
   #session: Session | undefined;
   /** A socket being opened (by a reconnection), so that `close()` can abort it. */
   #opening: WebSocketLike | undefined;
-  #paused = false;
-  #closed = false;
-  #closing: Promise<void> | undefined;
   /** Deliveries received while paused, handed over on `resume()`. */
   #held: WsDelivery[] = [];
   /** Deliveries of the current turn, handed over together in a microtask. */
@@ -190,11 +143,7 @@ export class WsSubscription implements Subscription {
   readonly #partitionTopics: string[] = [];
 
   constructor(host: ConsumerHost, options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string) {
-    this.#host = host;
-    this.#options = options;
-    this.#topic = topic;
-    this.#deadLetterTopic = deadLetterTopic;
-    this.#limit = options.receiverQueueSize;
+    super(host, options, topic, deadLetterTopic);
     this.#permitBatch = Math.max(1, Math.ceil(options.receiverQueueSize / 4));
     const params = new URLSearchParams({
       subscriptionType: SUBSCRIPTION_TYPE[options.type],
@@ -217,20 +166,14 @@ export class WsSubscription implements Subscription {
   }
 
   /** Open the first session. Rejects (and leaves nothing running) when the broker refuses. */
-  async start(): Promise<void> {
-    const WebSocket = await this.#host.webSocket();
+  override async start(): Promise<void> {
+    const WebSocket = await this.host.webSocket();
     await this.#open(WebSocket);
   }
 
   // ------------------------------------------------------------------ Subscription
 
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    if (!this.#paused || this.#closed) return;
-    this.#paused = false;
+  protected override resumed(): void {
     const session = this.#session;
     if (session === undefined) return;
     if (this.#held.length > 0) {
@@ -239,11 +182,6 @@ export class WsSubscription implements Subscription {
       this.#handOver(session, held);
     }
     this.#topUp(session);
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
   }
 
   // ------------------------------------------------------------------ for deliveries
@@ -261,34 +199,17 @@ export class WsSubscription implements Subscription {
     });
   }
 
-  goneError(messageId: string): TransportError {
-    const o = this.#options;
-    return new TransportError(
-      this.#closed
-        ? `Consumer "${o.consumerName}" of ${this.#topic.full} is closed`
-        : `The connection that delivered message ${messageId} to consumer "${o.consumerName}" is gone; the broker redelivers it`,
-      {
-        retriable: false,
-        context: { topic: this.#topic.full, subscription: o.subscription, consumerName: o.consumerName, messageId },
-      },
-    );
-  }
-
-  publishDeadLetter(message: OutgoingMessage): Promise<void> {
-    return this.#host.deadLetter(this.#deadLetterTopic, this.#options.subscription, message);
-  }
-
   // ------------------------------------------------------------------ sessions
 
   async #open(WebSocket: WebSocketConstructor): Promise<void> {
     let session: Session | undefined;
-    const what = `consumer "${this.#options.consumerName}" of ${this.#topic.full}`;
+    const what = `consumer "${this.options.consumerName}" of ${this.topic.full}`;
     const socket = await openSocket(
       WebSocket,
       this.#url,
       {
-        headers: this.#host.options.headers,
-        handshakeTimeout: this.#host.options.connectTimeoutMs,
+        headers: this.host.options.headers,
+        handshakeTimeout: this.host.options.connectTimeoutMs,
         perMessageDeflate: false,
       },
       {
@@ -309,7 +230,7 @@ export class WsSubscription implements Subscription {
     ).finally(() => {
       this.#opening = undefined;
     });
-    if (this.#closed) {
+    if (this.isClosed) {
       await closeSocket(socket);
       return;
     }
@@ -321,12 +242,12 @@ export class WsSubscription implements Subscription {
   }
 
   #startPings(session: Session): void {
-    const every = this.#host.options.pingIntervalMs;
+    const every = this.host.options.pingIntervalMs;
     if (every === 0) return;
     session.pingTimer = setInterval(() => {
       if (session.awaitingPong) {
         // No pong and no message for a whole interval: the connection is dead without knowing it.
-        this.#report(new TransportError(`No pong from the broker in ${every} ms; reconnecting`, { context: this.#context() }));
+        this.report(new TransportError(`No pong from the broker in ${every} ms; reconnecting`, { context: this.context() }));
         session.socket.terminate();
         return;
       }
@@ -342,8 +263,8 @@ export class WsSubscription implements Subscription {
 
   /** Send permits up to the limit, in batches, unless paused. */
   #topUp(session: Session): void {
-    if (this.#paused || this.#closed || !session.alive) return;
-    const room = this.#limit - session.unsettled - session.granted;
+    if (this.isPaused || this.isClosed || !session.alive) return;
+    const room = this.limit - session.unsettled - session.granted;
     if (room <= 0) return;
     // A small grant waits for more room unless the broker holds few permits: then every message
     // the engine lets go is wanted back at once.
@@ -359,7 +280,7 @@ export class WsSubscription implements Subscription {
     try {
       frame = JSON.parse(frameText(data)) as ConsumerFrame;
     } catch (error) {
-      this.#report(new TransportError('Undecodable frame from the Pulsar WebSocket API', { cause: error, context: this.#context() }));
+      this.report(new TransportError('Undecodable frame from the Pulsar WebSocket API', { cause: error, context: this.context() }));
       return;
     }
     const id = frame.messageId;
@@ -367,7 +288,7 @@ export class WsSubscription implements Subscription {
     session.granted -= 1;
     session.unsettled += 1;
     const delivery = new WsDelivery(this, session, id, frame, this.#topicOf(id));
-    if (this.#paused) {
+    if (this.isPaused) {
       this.#held.push(delivery);
       return;
     }
@@ -385,7 +306,7 @@ export class WsSubscription implements Subscription {
     if (batch.length === 0) return;
     this.#batch = [];
     if (!session.alive || session !== this.#session) return;
-    if (this.#paused) {
+    if (this.isPaused) {
       for (const d of batch) this.#held.push(d);
       return;
     }
@@ -394,17 +315,13 @@ export class WsSubscription implements Subscription {
 
   #handOver(session: Session, batch: WsDelivery[]): void {
     session.handedOver += batch.length;
-    try {
-      this.#options.onMessages(batch);
-    } catch (error) {
-      this.#report(error instanceof Error ? error : new Error(String(error)));
-    }
+    this.deliver(batch);
   }
 
   #topicOf(messageId: string): string {
     const partition = partitionOf(messageId);
-    if (partition < 0) return this.#topic.full;
-    return (this.#partitionTopics[partition] ??= partitionTopic(this.#topic.full, partition));
+    if (partition < 0) return this.topic.full;
+    return (this.#partitionTopics[partition] ??= partitionTopic(this.topic.full, partition));
   }
 
   /** The session's connection closed. */
@@ -416,45 +333,38 @@ export class WsSubscription implements Subscription {
     this.#session = undefined;
     this.#held = [];
     this.#batch = [];
-    if (this.#closed) return;
+    if (this.isClosed) return;
     const why = reason.length > 0 ? `: ${reason}` : '';
-    this.#report(
-      new TransportError(`Consumer "${this.#options.consumerName}" lost its connection to Pulsar (code ${code}${why}); reconnecting`, {
-        context: { ...this.#context(), code },
+    this.report(
+      new TransportError(`Consumer "${this.options.consumerName}" lost its connection to Pulsar (code ${code}${why}); reconnecting`, {
+        context: { ...this.context(), code },
       }),
     );
-    if (session.handedOver > 0) {
-      try {
-        this.#options.onDeliveriesLost?.();
-      } catch (error) {
-        this.#report(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    if (session.handedOver > 0) this.deliveriesLost();
     this.#scheduleReconnect();
   }
 
   #scheduleReconnect(): void {
-    if (this.#closed || this.#reconnectTimer !== undefined) return;
-    const o = this.#host.options;
+    if (this.isClosed || this.#reconnectTimer !== undefined) return;
+    const o = this.host.options;
     const delay = backoffDelay(this.#attempt, o.initialDelayMs, o.maxDelayMs);
     this.#attempt += 1;
     // Not unref'd: a consumer waiting to reconnect is what keeps a consumer process alive.
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
-      if (this.#closed) return;
-      void this.#host
+      if (this.isClosed) return;
+      void this.host
         .webSocket()
         .then((WebSocket) => this.#open(WebSocket))
         .catch((error: unknown) => {
-          if (this.#closed) return;
-          this.#report(error instanceof Error ? error : new Error(String(error)));
+          if (this.isClosed) return;
+          this.report(error);
           this.#scheduleReconnect();
         });
     }, delay);
   }
 
-  async #close(): Promise<void> {
-    this.#closed = true;
+  protected override async disconnect(): Promise<void> {
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     this.#opening?.terminate();
@@ -468,19 +378,6 @@ export class WsSubscription implements Subscription {
       if (session.pingTimer !== undefined) clearInterval(session.pingTimer);
       await closeSocket(session.socket);
     }
-    this.#host.closed(this);
-  }
-
-  #context(): Record<string, unknown> {
-    const o = this.#options;
-    return { topic: this.#topic.full, subscription: o.subscription, consumerName: o.consumerName };
-  }
-
-  #report(error: Error): void {
-    try {
-      this.#options.onError?.(error);
-    } catch {
-      // An informational callback that throws has nowhere better to report to.
-    }
+    this.host.closed(this);
   }
 }

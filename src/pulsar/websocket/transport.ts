@@ -1,7 +1,7 @@
-import { TransportError } from '../../errors/transport-error.js';
-import { validateSubscribeOptions } from '../../transports/memory/options.js';
-import type { OutgoingMessage, SubscribeOptions, Subscription, TopicProducer, Transport } from '../../transports/types.js';
-import { resolveTopic, type PulsarTopicName } from '../topic.js';
+import type { TransportError } from '../../errors/transport-error.js';
+import type { SubscribeOptions, Transport } from '../../transports/types.js';
+import type { PulsarTopicName } from '../topic.js';
+import { PulsarTransport } from '../transport-base.js';
 import { WsSubscription, type ConsumerHost } from './consumer.js';
 import { resolveWebSocketOptions, type PulsarWebSocketOptions, type ResolvedWebSocketOptions } from './options.js';
 import { WsProducer } from './producer.js';
@@ -22,23 +22,11 @@ export interface PulsarWebSocketTransport extends Transport {
  * each; dead letters go through one producer per dead-letter topic, after a subscription that
  * retains them was created.
  */
-class WebSocketTransport implements PulsarWebSocketTransport, ConsumerHost {
+class WebSocketTransport extends PulsarTransport<ResolvedWebSocketOptions, WsProducer> implements PulsarWebSocketTransport, ConsumerHost {
   readonly name = 'pulsar-ws';
-  readonly options: ResolvedWebSocketOptions;
-  readonly #subscriptions = new Set<WsSubscription>();
-  readonly #producers = new Set<WsProducer>();
-  /** Dead-letter producers by full topic name; created on first use. */
-  readonly #deadLetterProducers = new Map<string, Promise<WsProducer>>();
-  /** Subscriptions known to exist, by `topic\0subscription`. */
-  readonly #ensured = new Map<string, Promise<void>>();
-  #closed = false;
 
   constructor(options: ResolvedWebSocketOptions) {
-    this.options = options;
-  }
-
-  topicName(topic: string): string {
-    return this.#resolve(topic).full;
+    super(options, 'Pulsar WebSocket transport');
   }
 
   webSocket(): Promise<WebSocketConstructor> {
@@ -46,89 +34,29 @@ class WebSocketTransport implements PulsarWebSocketTransport, ConsumerHost {
     return injected === undefined ? loadWebSocket() : Promise.resolve(injected);
   }
 
-  async subscribe(options: SubscribeOptions): Promise<Subscription> {
-    this.#open();
-    validateSubscribeOptions(options);
-    const topic = this.#resolve(options.topic);
-    const deadLetterTopic = this.#resolve(options.deadLetterTopic, 'deadLetterTopic');
-    if (options.maxRedeliverCount !== undefined) {
-      // The broker may dead-letter at any time from now on: make sure the letters are retained.
-      await this.#ensureDeadLetterSubscription(deadLetterTopic, options.subscription);
-    }
-    const subscription = new WsSubscription(this, options, topic, deadLetterTopic.full);
-    this.#subscriptions.add(subscription);
-    try {
-      await subscription.start();
-    } catch (error) {
-      this.#subscriptions.delete(subscription);
-      throw error;
-    }
-    return subscription;
+  protected override newSubscription(options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string): WsSubscription {
+    return new WsSubscription(this, options, topic, deadLetterTopic);
   }
 
-  async createProducer(topic: string): Promise<TopicProducer> {
-    this.#open();
-    const producer = new WsProducer(topic, this.#resolve(topic), this.options, () => this.webSocket(), (p) =>
-      this.#producers.delete(p),
-    );
-    this.#producers.add(producer);
+  /** The broker may dead-letter at any time once subscribed: make sure the letters are retained. */
+  protected override retainsDeadLettersFirst(options: SubscribeOptions): boolean {
+    return options.maxRedeliverCount !== undefined;
+  }
+
+  protected override async openProducer(topic: string, resolved: PulsarTopicName): Promise<WsProducer> {
+    const producer = new WsProducer(topic, resolved, this.options, () => this.webSocket(), (p) => this.producers.delete(p));
+    this.producers.add(producer);
     try {
       await producer.start();
     } catch (error) {
-      this.#producers.delete(producer);
+      this.producers.delete(producer);
       throw error;
     }
     return producer;
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    const subscriptions = [...this.#subscriptions];
-    const producers = [...this.#producers];
-    await Promise.allSettled([...subscriptions.map((s) => s.close()), ...producers.map((p) => p.close())]);
-    this.#deadLetterProducers.clear();
-  }
-
-  // ------------------------------------------------------------------ ConsumerHost
-
-  async deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void> {
-    const resolved = this.#resolve(topic, 'deadLetterTopic');
-    await this.#ensureDeadLetterSubscription(resolved, subscription);
-    let producer = this.#deadLetterProducers.get(resolved.full);
-    if (producer === undefined) {
-      producer = this.createProducer(resolved.full) as Promise<WsProducer>;
-      this.#deadLetterProducers.set(resolved.full, producer);
-      producer.catch(() => this.#deadLetterProducers.delete(resolved.full));
-    }
-    await (await producer).send(message);
-  }
-
-  closed(subscription: WsSubscription): void {
-    this.#subscriptions.delete(subscription);
-  }
-
-  // ------------------------------------------------------------------ internals
-
-  #open(): void {
-    if (this.#closed) throw new TransportError('The Pulsar WebSocket transport is closed', { retriable: false });
-  }
-
-  #resolve(topic: string, option = 'topic'): PulsarTopicName {
-    return resolveTopic(topic, this.options.tenant, this.options.namespace, option);
-  }
-
-  #ensureDeadLetterSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
-    const configured = this.options.deadLetterSubscription;
-    if (configured === false) return Promise.resolve();
-    const name = configured ?? subscription;
-    const id = `${topic.full}\0${name}`;
-    let ensured = this.#ensured.get(id);
-    if (ensured === undefined) {
-      ensured = this.#createSubscription(topic, name);
-      this.#ensured.set(id, ensured);
-      ensured.catch(() => this.#ensured.delete(id));
-    }
-    return ensured;
+  protected override openDeadLetterProducer(topic: PulsarTopicName): Promise<WsProducer> {
+    return this.createProducer(topic.full);
   }
 
   /**
@@ -137,7 +65,7 @@ class WebSocketTransport implements PulsarWebSocketTransport, ConsumerHost {
    * consuming, where the admin API may need more; an existing subscription of another type (whose
    * consumers refuse a Shared newcomer) also counts as created.
    */
-  async #createSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
+  protected override async createRetainingSubscription(topic: PulsarTopicName, subscription: string): Promise<void> {
     const WebSocket = await this.webSocket();
     const params = new URLSearchParams({
       subscriptionType: 'Shared',

@@ -1,12 +1,13 @@
 import { ConfigurationError, TransportError, toError } from '../../errors/index.js';
 import type { MessageMeta, OutgoingMessage, SubscribeOptions } from '../types.js';
+import { validateSubscribeOptions } from '../validate.js';
 import { ConsumerState } from './consumer.js';
 import { Cursor } from './cursor.js';
 import { STICKY_HASH_RANGE } from './hash-ring.js';
 import type { BrokerHost } from './host.js';
 import { PartitionLog, TopicState } from './log.js';
 import { murmur3 } from './murmur3.js';
-import { validateSubscribeOptions, type ResolvedBrokerOptions } from './options.js';
+import type { ResolvedBrokerOptions } from './options.js';
 import type { CursorRecord } from './record.js';
 
 const EMPTY_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({});
