@@ -24,6 +24,56 @@ const ACK_HOLD_MS = 1;
 /** The Java consumer behind a WebSocket session takes at most this receiver queue. */
 const MAX_BROKER_QUEUE = 1000;
 
+/**
+ * @internal Failover: which partitions went quiet since they last delivered. Per partition (slot 0
+ * for a non-partitioned topic) of the current session: the last message id received, the tick of
+ * the last receive or settlement, the deliveries not settled, and whether it delivered since the
+ * broker was last asked to redeliver it. Time is a coarse tick, so that a message costs no clock read.
+ */
+class QuietPartitions {
+  #tick = 0;
+  #lastId: (string | undefined)[] = [];
+  #lastTick: number[] = [];
+  #unsettled: number[] = [];
+  #due: boolean[] = [];
+
+  received(slot: number, id: string): void {
+    this.#lastId[slot] = id;
+    this.#lastTick[slot] = this.#tick;
+    this.#unsettled[slot] = (this.#unsettled[slot] ?? 0) + 1;
+    this.#due[slot] = true;
+  }
+
+  settled(slot: number): void {
+    this.#unsettled[slot] = (this.#unsettled[slot] ?? 1) - 1;
+    this.#lastTick[slot] = this.#tick;
+  }
+
+  /** A new session: its partitions start over. */
+  reset(): void {
+    this.#lastId = [];
+    this.#lastTick = [];
+    this.#unsettled = [];
+    this.#due = [];
+  }
+
+  /**
+   * Advance one tick. Returns the last message id of each partition that delivered since it was
+   * last returned, has nothing unsettled, and saw nothing for `ticks` ticks.
+   */
+  sweep(ticks: number): string[] {
+    this.#tick += 1;
+    const quiet: string[] = [];
+    for (let slot = 0; slot < this.#due.length; slot++) {
+      if (this.#due[slot] !== true || this.#unsettled[slot] !== 0) continue;
+      if (this.#tick - (this.#lastTick[slot] as number) < ticks) continue;
+      this.#due[slot] = false;
+      quiet.push(this.#lastId[slot] as string);
+    }
+    return quiet;
+  }
+}
+
 /** @internal What a subscription needs from its transport. */
 export interface ConsumerHost extends SubscriptionHost {
   readonly options: ResolvedWebSocketOptions;
@@ -82,8 +132,10 @@ export class WsDelivery extends PulsarDelivery<WsSubscription> {
   override readonly publishTime: number;
   override readonly topic: string;
   readonly #session: Session;
+  /** Partition slot (0 for a non-partitioned topic). */
+  readonly #slot: number;
 
-  constructor(subscription: WsSubscription, session: Session, id: string, frame: ConsumerFrame, topic: string) {
+  constructor(subscription: WsSubscription, session: Session, id: string, frame: ConsumerFrame, topic: string, slot: number) {
     super(subscription);
     this.id = id;
     this.data = Buffer.from(frame.payload as string, 'base64');
@@ -95,6 +147,7 @@ export class WsDelivery extends PulsarDelivery<WsSubscription> {
     this.publishTime = Number.isFinite(published) ? published : 0;
     this.topic = topic;
     this.#session = session;
+    this.#slot = slot;
   }
 
   protected override get alive(): boolean {
@@ -105,13 +158,13 @@ export class WsDelivery extends PulsarDelivery<WsSubscription> {
   protected override acknowledged(): void {
     const session = this.#session;
     session.send(`{"messageId":${JSON.stringify(this.id)}}`);
-    this.subscription.settled(session);
+    this.subscription.settled(session, this.#slot);
   }
 
   protected override negativelyAcknowledged(): void {
     const session = this.#session;
     session.send(`{"type":"negativeAcknowledge","messageId":${JSON.stringify(this.id)}}`);
-    this.subscription.settled(session);
+    this.subscription.settled(session, this.#slot);
   }
 }
 
@@ -141,10 +194,14 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
   #reconnectTimer: NodeJS.Timeout | undefined;
   /** The topic of each partition seen, so that a delivery does not build the string again. */
   readonly #partitionTopics: string[] = [];
+  /** Failover with `failoverRedeliverAfterMs` > 0: partitions to ask redelivery for once quiet. */
+  readonly #quiet: QuietPartitions | undefined;
+  #quietTimer: NodeJS.Timeout | undefined;
 
   constructor(host: ConsumerHost, options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string) {
     super(host, options, topic, deadLetterTopic);
     this.#permitBatch = Math.max(1, Math.ceil(options.receiverQueueSize / 4));
+    if (options.type === 'failover' && host.options.failoverRedeliverAfterMs > 0) this.#quiet = new QuietPartitions();
     const params = new URLSearchParams({
       subscriptionType: SUBSCRIPTION_TYPE[options.type],
       // The Java consumer behind the session prefetches this many from the broker: keep it no
@@ -187,9 +244,11 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
   // ------------------------------------------------------------------ for deliveries
 
   /** A delivery of `session` was settled: room for one more, granted at the end of this turn. */
-  settled(session: Session): void {
+  settled(session: Session, slot: number): void {
     session.unsettled -= 1;
-    if (session !== this.#session || this.#topUpQueued) return;
+    if (session !== this.#session) return;
+    this.#quiet?.settled(slot);
+    if (this.#topUpQueued) return;
     this.#topUpQueued = true;
     // Settlements of one turn (a batch of handlers finishing together) share one permit frame.
     setImmediate(() => {
@@ -238,7 +297,39 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
     this.#session = session;
     this.#attempt = 0;
     this.#startPings(session);
+    this.#watchQuietPartitions();
     this.#topUp(session);
+  }
+
+  /**
+   * Failover: a partition that changed hands is rewound to its new active consumer after the
+   * broker's hand-over delay, but Pulsar 4.0 skips that rewind's dispatch when the new consumer
+   * already waits at the end of the partition (it got newer messages during the delay), so the
+   * rewound messages wait for the next message published there. And the broker ignores the
+   * redelivery requests of the old consumer, and of the new one during the delay: what the old
+   * consumer gave back, and what either gave back meanwhile, can wait indefinitely on a partition
+   * that went quiet. So once a partition this consumer received from is quiet (nothing received
+   * or settled for `failoverRedeliverAfterMs`, nothing unsettled), ask the broker once to redeliver
+   * its unacknowledged messages: a negative ack, which the session's client turns into a
+   * redelivery request for the partition. The broker honours it if this consumer is the active one,
+   * and redelivers nothing if nothing is missing.
+   */
+  #watchQuietPartitions(): void {
+    const quiet = this.#quiet;
+    if (quiet === undefined) return;
+    quiet.reset();
+    if (this.#quietTimer !== undefined) return;
+    const afterMs = this.host.options.failoverRedeliverAfterMs;
+    const every = Math.max(10, Math.floor(afterMs / 4));
+    // Whole ticks, the partial first one not counted.
+    const ticks = Math.ceil(afterMs / every) + 1;
+    this.#quietTimer = setInterval(() => {
+      const ids = quiet.sweep(ticks);
+      const session = this.#session;
+      if (ids.length === 0 || session === undefined || !session.alive) return;
+      for (const id of ids) session.send(`{"type":"negativeAcknowledge","messageId":${JSON.stringify(id)}}`);
+    }, every);
+    this.#quietTimer.unref?.();
   }
 
   #startPings(session: Session): void {
@@ -287,7 +378,10 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
     if (typeof id !== 'string' || typeof frame.payload !== 'string') return; // not a message (e.g. a command reply)
     session.granted -= 1;
     session.unsettled += 1;
-    const delivery = new WsDelivery(this, session, id, frame, this.#topicOf(id));
+    const partition = partitionOf(id);
+    const slot = partition < 0 ? 0 : partition;
+    this.#quiet?.received(slot, id);
+    const delivery = new WsDelivery(this, session, id, frame, this.#topicOf(partition), slot);
     if (this.isPaused) {
       this.#held.push(delivery);
       return;
@@ -318,8 +412,7 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
     this.deliver(batch);
   }
 
-  #topicOf(messageId: string): string {
-    const partition = partitionOf(messageId);
+  #topicOf(partition: number): string {
     if (partition < 0) return this.topic.full;
     return (this.#partitionTopics[partition] ??= partitionTopic(this.topic.full, partition));
   }
@@ -367,6 +460,8 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
   protected override async disconnect(): Promise<void> {
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
+    if (this.#quietTimer !== undefined) clearInterval(this.#quietTimer);
+    this.#quietTimer = undefined;
     this.#opening?.terminate();
     const session = this.#session;
     this.#session = undefined;

@@ -68,6 +68,19 @@ export interface PulsarWebSocketOptions {
    */
   readonly sendTimeoutMs?: number;
   /**
+   * Failover subscriptions only: once a partition has been quiet this long (nothing received from
+   * it, nothing of it unsettled), the consumer asks the broker once to redeliver that partition's
+   * unacknowledged messages. When a partition changes hands, Pulsar rewinds its unacknowledged
+   * messages to the new active consumer after `activeConsumerFailoverDelayTimeMillis` (1 s), but
+   * a 4.0 broker can skip that rewind's dispatch (it waits for the next published message), and it
+   * ignores redelivery requests of the old consumer and those sent during the delay: messages the
+   * old consumer gave back would wait for the next message published to the partition. Must
+   * exceed the broker's `activeConsumerFailoverDelayTimeMillis`; asking costs one frame and
+   * redelivers nothing when nothing is missing. 0 disables it.
+   * @default 3_000
+   */
+  readonly failoverRedeliverAfterMs?: number;
+  /**
    * The WebSocket class to use. By default the optional peer dependency `ws` is imported on first
    * use; pass its `WebSocket` (or a compatible wrapper, e.g. in tests) to choose it yourself.
    */
@@ -90,6 +103,7 @@ export interface ResolvedWebSocketOptions {
   readonly deadLetterSubscription: string | false | undefined;
   readonly maxPendingSends: number;
   readonly sendTimeoutMs: number;
+  readonly failoverRedeliverAfterMs: number;
   readonly webSocket: WebSocketConstructor | undefined;
 }
 
@@ -164,6 +178,7 @@ export function resolveWebSocketOptions(options: PulsarWebSocketOptions): Resolv
     deadLetterSubscription: dls,
     maxPendingSends: integerOption('maxPendingSends', options.maxPendingSends, 1000, 1),
     sendTimeoutMs: integerOption('sendTimeoutMs', options.sendTimeoutMs, 30_000, 1),
+    failoverRedeliverAfterMs: integerOption('failoverRedeliverAfterMs', options.failoverRedeliverAfterMs, 3_000, 0),
     webSocket: options.webSocket,
   });
 }

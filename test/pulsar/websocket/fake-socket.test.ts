@@ -191,6 +191,58 @@ describe('pulsar-ws consumer against a fake broker', () => {
     await subscription.close();
   });
 
+  it('Failover: asks once for redelivery of a partition gone quiet with nothing unsettled, so that what was given back is not stranded', async () => {
+    // Pulsar 4.0 ignores a Failover consumer's redelivery request while it is not the partition's
+    // active consumer, or during the hand-over delay, and can skip the dispatch of the hand-over
+    // rewind: messages given back then would wait for the next message published to the
+    // partition. Only a later request of the active consumer makes the broker redeliver them.
+    const transport = pulsarWebSocketTransport({ url: 'ws://broker:8080', webSocket: Fake, failoverRedeliverAfterMs: 60 });
+    const c = subscribeOptions({ type: 'failover' });
+    const subscription = await transport.subscribe(c.options);
+    const socket = FakeSocket.all[0] as FakeSocket;
+    expect(new URL(socket.url).searchParams.get('subscriptionType')).toBe('Failover');
+    const on = (partition: number, entry: number): Record<string, unknown> => ({
+      ...message(`p${partition}`),
+      messageId: Buffer.from([0x08, 0x02, 0x10, entry, 0x18, partition]).toString('base64'),
+    });
+    socket.push(on(1, 1));
+    socket.push(on(1, 2));
+    socket.push(on(2, 3));
+    await waitFor('3 deliveries', () => c.deliveries.length === 3);
+    const [p1a, p1b, p2] = c.deliveries as [Delivery, Delivery, Delivery];
+    const requests = (id: string): number => socket.sent.filter((f) => f.type === 'negativeAcknowledge' && f.messageId === id).length;
+
+    await p1a.ack();
+    await p2.ack();
+    await sleep(200);
+    // Partition 2 is quiet with nothing unsettled: one request. Partition 1 still has p1b here.
+    expect(requests(p2.id)).toBe(1);
+    expect(requests(p1b.id)).toBe(0);
+
+    p1b.nack(); // given back, e.g. after a stale fencing token
+    expect(requests(p1b.id)).toBe(1);
+    await sleep(200);
+    expect(requests(p1b.id)).toBe(2); // the nack, then the request once partition 1 went quiet
+    expect(requests(p2.id)).toBe(1); // once per quiet spell: nothing arrived since
+
+    socket.push(on(2, 4)); // partition 2 delivers again: asked again once it is quiet again
+    await waitFor('4th delivery', () => c.deliveries.length === 4);
+    await (c.deliveries[3] as Delivery).ack();
+    await waitFor('request for the 4th', () => requests((c.deliveries[3] as Delivery).id) === 1);
+    await subscription.close();
+
+    // Other subscription types never ask.
+    const shared = subscribeOptions({ type: 'key-shared' });
+    const other = await transport.subscribe(shared.options);
+    const socket2 = FakeSocket.all.at(-1) as FakeSocket;
+    socket2.push(on(1, 5));
+    await waitFor('delivery', () => shared.deliveries.length === 1);
+    await (shared.deliveries[0] as Delivery).ack();
+    await sleep(200);
+    expect(socket2.sent.filter((f) => f.type === 'negativeAcknowledge')).toHaveLength(0);
+    await other.close();
+  });
+
   it('replaces a connection that stopped answering pings, declaring its deliveries lost', async () => {
     const transport = pulsarWebSocketTransport({
       url: 'http://broker:8080',
