@@ -25,6 +25,25 @@ export interface RedisLike {
   evalsha(sha1: string, numkeys: number, ...args: RedisArgument[]): Promise<unknown>;
   /** `EVAL script numkeys key… arg…`; also caches the script on the server for later `EVALSHA`. */
   eval(script: string, numkeys: number, ...args: RedisArgument[]): Promise<unknown>;
+  /**
+   * Optional: a pipeline, as ioredis's `pipeline()`. When the client has one and is not a Cluster,
+   * the script calls the adapters make in one event-loop turn leave in one pipeline (one socket
+   * write, replies in order) instead of one write each; each call still succeeds or fails alone.
+   */
+  pipeline?(): RedisPipelineLike;
+  /**
+   * `true` on an ioredis `Cluster`: there a pipeline's keys must all live on one node, so calls are
+   * sent one by one (build the `Cluster` with `enableAutoPipelining: true` to batch them per node).
+   */
+  readonly isCluster?: boolean;
+}
+
+/** The part of a pipeline (ioredis `ChainableCommander`) the adapters use. */
+export interface RedisPipelineLike {
+  /** Queues `EVALSHA sha1 numkeys key… arg…`. */
+  evalsha(sha1: string, numkeys: number, ...args: RedisArgument[]): unknown;
+  /** Sends the queued commands; resolves `[error, reply]` per command, in order. */
+  exec(): Promise<[error: Error | null, reply: unknown][] | null>;
 }
 
 /** @internal Throws a `ConfigurationError` unless `client` has the methods of {@link RedisLike}. */

@@ -1,6 +1,6 @@
 // `exclusive-consumer/redis`: Redis adapters. ioredis is never imported at run time: pass a client
 // you built (`new Redis(…)` or `new Cluster(…)`), with your own TLS, auth and retry options.
-export type { RedisArgument, RedisLike } from './client.js';
+export type { RedisArgument, RedisLike, RedisPipelineLike } from './client.js';
 export { createEval } from './eval.js';
 export type { EvalFunction, LuaScript } from './eval.js';
 export { DEFAULT_PREFIX } from './keys.js';

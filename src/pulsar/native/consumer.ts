@@ -1,6 +1,7 @@
 import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
 import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../consumer-base.js';
+import { QuietPartitions } from '../quiet-partitions.js';
 import { backoffDelay } from '../websocket/options.js';
 import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
 import type { ResolvedClientOptions } from './options.js';
@@ -139,12 +140,12 @@ export class NativeDelivery extends PulsarDelivery<NativeSubscription> {
 
   /** Returns the client's pending acknowledgement (the engine does not wait for it). */
   protected override acknowledged(): Promise<void> {
-    this.subscription.settled(this.#generation, this.#message);
+    this.subscription.settled(this.#generation, this.#message, this);
     return this.subscription.acknowledge(this.#message, this);
   }
 
   protected override negativelyAcknowledged(): void {
-    this.subscription.settled(this.#generation, this.#message);
+    this.subscription.settled(this.#generation, this.#message, this);
     this.subscription.negativeAcknowledge(this.#message);
   }
 }
@@ -168,6 +169,12 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
   #wake: (() => void) | undefined;
   #wakeQueued = false;
   #loop: Promise<void> | undefined;
+  /**
+   * Failover with `failoverRedeliverAfterMs` > 0: partitions (by topic name) to ask redelivery for
+   * once quiet, see {@link QuietPartitions}.
+   */
+  #quiet: QuietPartitions<string, PulsarMessageLike> | undefined;
+  #quietTimer: NodeJS.Timeout | undefined;
 
   /** Subscribe through the client and start the receive loop. Rejects when the broker refuses. */
   override async start(): Promise<void> {
@@ -188,6 +195,13 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
       return;
     }
     this.#consumer = consumer;
+    const quietAfterMs = this.host.options.failoverRedeliverAfterMs;
+    if (o.type === 'failover' && quietAfterMs > 0) {
+      const quiet = (this.#quiet = new QuietPartitions<string, PulsarMessageLike>());
+      this.#quietTimer = quiet.watch(quietAfterMs, (messages) => {
+        for (const message of messages) this.negativeAcknowledge(message);
+      });
+    }
     this.#loop = this.#run(consumer);
     const every = this.host.options.connectionCheckIntervalMs;
     if (every > 0 && typeof consumer.isConnected === 'function') {
@@ -205,8 +219,9 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
   // ------------------------------------------------------------------ for deliveries
 
   /** A delivery of `generation` was settled: room for one more. */
-  settled(generation: Generation, message: PulsarMessageLike): void {
+  settled(generation: Generation, message: PulsarMessageLike, delivery: NativeDelivery): void {
     generation.unsettled.delete(message);
+    if (this.#quiet !== undefined && generation === this.#generation) this.#quiet.settled(delivery.topic);
     if (this.#wake === undefined || this.#wakeQueued || generation !== this.#generation || this.isPaused) return;
     this.#wakeQueued = true;
     // Settlements of one turn (a batch of handlers finishing together) share one wake-up, so that
@@ -275,7 +290,11 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
       // delivered even while the client is disconnected: with a partitioned topic, "disconnected"
       // may mean one partition's broker, and the others' messages would otherwise sit here unacked.
       this.#checkConnection();
-      for (const message of messages) this.#held.push(message);
+      const quiet = this.#quiet;
+      for (const message of messages) {
+        this.#held.push(message);
+        quiet?.received(message.getTopicName(), message);
+      }
     }
   }
 
@@ -343,6 +362,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
     for (const message of this.#held) this.negativeAcknowledge(message);
     old.unsettled.clear();
     this.#held = [];
+    this.#quiet?.reset();
     this.report(
       new TransportError(
         `Consumer "${this.options.consumerName}" lost its connection to Pulsar; the client reconnects and the broker redelivers its unacknowledged messages`,
@@ -356,6 +376,8 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
   protected override async disconnect(): Promise<void> {
     if (this.#checkTimer !== undefined) clearInterval(this.#checkTimer);
     this.#checkTimer = undefined;
+    if (this.#quietTimer !== undefined) clearInterval(this.#quietTimer);
+    this.#quietTimer = undefined;
     // Deliveries are void from now on; held messages were never delivered. The broker hands every
     // unacknowledged message to the other consumers once the client closes.
     this.#generation.alive = false;

@@ -89,6 +89,20 @@ export interface PulsarClientTransportOptions {
    * @default 200
    */
   readonly connectionCheckIntervalMs?: number;
+  /**
+   * Failover subscriptions only: once a partition has been quiet this long (nothing received from
+   * it, nothing of it unsettled), the consumer asks the broker once to redeliver that partition's
+   * unacknowledged messages. When a partition changes hands, Pulsar rewinds its unacknowledged
+   * messages to the new active consumer after `activeConsumerFailoverDelayTimeMillis` (1 s), but
+   * a 4.0 broker can skip that rewind's dispatch (it waits for the next published message), and it
+   * ignores redelivery requests of the old consumer and those sent during the delay: messages the
+   * old consumer gave back would wait for the next message published to the partition. Must
+   * exceed the broker's `activeConsumerFailoverDelayTimeMillis`; asking costs one negative
+   * acknowledgement (redelivered after the subscription's nack delay) and redelivers nothing when
+   * nothing is missing. 0 disables it.
+   * @default 3_000
+   */
+  readonly failoverRedeliverAfterMs?: number;
 }
 
 /** @internal Options with defaults applied. */
@@ -104,6 +118,7 @@ export interface ResolvedClientOptions {
   };
   readonly deadLetterSubscription: string | false | undefined;
   readonly connectionCheckIntervalMs: number;
+  readonly failoverRedeliverAfterMs: number;
 }
 
 const HASHING_SCHEMES: readonly PulsarHashingScheme[] = ['JavaStringHash', 'Murmur3_32Hash', 'BoostHash'];
@@ -163,5 +178,6 @@ export function resolveClientOptions(options: PulsarClientTransportOptions): Res
     producer: Object.freeze(producer) as ResolvedClientOptions['producer'],
     deadLetterSubscription: dls,
     connectionCheckIntervalMs: integerOption('connectionCheckIntervalMs', options.connectionCheckIntervalMs, 200, 0),
+    failoverRedeliverAfterMs: integerOption('failoverRedeliverAfterMs', options.failoverRedeliverAfterMs, 3_000, 0),
   });
 }

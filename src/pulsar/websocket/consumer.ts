@@ -1,6 +1,7 @@
 import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
 import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../consumer-base.js';
+import { QuietPartitions } from '../quiet-partitions.js';
 import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
 import { backoffDelay, type ResolvedWebSocketOptions } from './options.js';
@@ -23,56 +24,6 @@ const ACK_HOLD_MS = 1;
 
 /** The Java consumer behind a WebSocket session takes at most this receiver queue. */
 const MAX_BROKER_QUEUE = 1000;
-
-/**
- * @internal Failover: which partitions went quiet since they last delivered. Per partition (slot 0
- * for a non-partitioned topic) of the current session: the last message id received, the tick of
- * the last receive or settlement, the deliveries not settled, and whether it delivered since the
- * broker was last asked to redeliver it. Time is a coarse tick, so that a message costs no clock read.
- */
-class QuietPartitions {
-  #tick = 0;
-  #lastId: (string | undefined)[] = [];
-  #lastTick: number[] = [];
-  #unsettled: number[] = [];
-  #due: boolean[] = [];
-
-  received(slot: number, id: string): void {
-    this.#lastId[slot] = id;
-    this.#lastTick[slot] = this.#tick;
-    this.#unsettled[slot] = (this.#unsettled[slot] ?? 0) + 1;
-    this.#due[slot] = true;
-  }
-
-  settled(slot: number): void {
-    this.#unsettled[slot] = (this.#unsettled[slot] ?? 1) - 1;
-    this.#lastTick[slot] = this.#tick;
-  }
-
-  /** A new session: its partitions start over. */
-  reset(): void {
-    this.#lastId = [];
-    this.#lastTick = [];
-    this.#unsettled = [];
-    this.#due = [];
-  }
-
-  /**
-   * Advance one tick. Returns the last message id of each partition that delivered since it was
-   * last returned, has nothing unsettled, and saw nothing for `ticks` ticks.
-   */
-  sweep(ticks: number): string[] {
-    this.#tick += 1;
-    const quiet: string[] = [];
-    for (let slot = 0; slot < this.#due.length; slot++) {
-      if (this.#due[slot] !== true || this.#unsettled[slot] !== 0) continue;
-      if (this.#tick - (this.#lastTick[slot] as number) < ticks) continue;
-      this.#due[slot] = false;
-      quiet.push(this.#lastId[slot] as string);
-    }
-    return quiet;
-  }
-}
 
 /** @internal What a subscription needs from its transport. */
 export interface ConsumerHost extends SubscriptionHost {
@@ -195,13 +146,13 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
   /** The topic of each partition seen, so that a delivery does not build the string again. */
   readonly #partitionTopics: string[] = [];
   /** Failover with `failoverRedeliverAfterMs` > 0: partitions to ask redelivery for once quiet. */
-  readonly #quiet: QuietPartitions | undefined;
+  readonly #quiet: QuietPartitions<number, string> | undefined;
   #quietTimer: NodeJS.Timeout | undefined;
 
   constructor(host: ConsumerHost, options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string) {
     super(host, options, topic, deadLetterTopic);
     this.#permitBatch = Math.max(1, Math.ceil(options.receiverQueueSize / 4));
-    if (options.type === 'failover' && host.options.failoverRedeliverAfterMs > 0) this.#quiet = new QuietPartitions();
+    if (options.type === 'failover' && host.options.failoverRedeliverAfterMs > 0) this.#quiet = new QuietPartitions<number, string>();
     const params = new URLSearchParams({
       subscriptionType: SUBSCRIPTION_TYPE[options.type],
       // The Java consumer behind the session prefetches this many from the broker: keep it no
@@ -301,35 +252,17 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
     this.#topUp(session);
   }
 
-  /**
-   * Failover: a partition that changed hands is rewound to its new active consumer after the
-   * broker's hand-over delay, but Pulsar 4.0 skips that rewind's dispatch when the new consumer
-   * already waits at the end of the partition (it got newer messages during the delay), so the
-   * rewound messages wait for the next message published there. And the broker ignores the
-   * redelivery requests of the old consumer, and of the new one during the delay: what the old
-   * consumer gave back, and what either gave back meanwhile, can wait indefinitely on a partition
-   * that went quiet. So once a partition this consumer received from is quiet (nothing received
-   * or settled for `failoverRedeliverAfterMs`, nothing unsettled), ask the broker once to redeliver
-   * its unacknowledged messages: a negative ack, which the session's client turns into a
-   * redelivery request for the partition. The broker honours it if this consumer is the active one,
-   * and redelivers nothing if nothing is missing.
-   */
+  /** Failover: ask once for redelivery of each partition gone quiet (see {@link QuietPartitions}). */
   #watchQuietPartitions(): void {
     const quiet = this.#quiet;
     if (quiet === undefined) return;
     quiet.reset();
     if (this.#quietTimer !== undefined) return;
-    const afterMs = this.host.options.failoverRedeliverAfterMs;
-    const every = Math.max(10, Math.floor(afterMs / 4));
-    // Whole ticks, the partial first one not counted.
-    const ticks = Math.ceil(afterMs / every) + 1;
-    this.#quietTimer = setInterval(() => {
-      const ids = quiet.sweep(ticks);
+    this.#quietTimer = quiet.watch(this.host.options.failoverRedeliverAfterMs, (ids) => {
       const session = this.#session;
-      if (ids.length === 0 || session === undefined || !session.alive) return;
+      if (session === undefined || !session.alive) return;
       for (const id of ids) session.send(`{"type":"negativeAcknowledge","messageId":${JSON.stringify(id)}}`);
-    }, every);
-    this.#quietTimer.unref?.();
+    });
   }
 
   #startPings(session: Session): void {

@@ -408,6 +408,56 @@ describe('pulsarClientTransport settling', () => {
   });
 });
 
+describe('pulsarClientTransport Failover hand-overs', () => {
+  it('asks once for redelivery of a partition gone quiet with nothing unsettled, so that what was given back is not stranded', async () => {
+    // In Failover the broker ignores the redelivery requests of a consumer that is not the
+    // partition's active one (and during the hand-over delay), and Pulsar 4.0 can skip the
+    // dispatch of the hand-over rewind: only a later request of the active consumer brings back
+    // what was given back meanwhile. The client turns a negative ack into that request.
+    const { client, transport } = setup({ failoverRedeliverAfterMs: 60 });
+    const inbox = await open(transport, 'quiet', { type: 'failover' });
+    const consumer = client.consumer(inbox.name);
+    expect(consumer.config.subscriptionType).toBe('Failover');
+    publish(client, 'quiet', 2);
+    await waitFor('2 deliveries', () => inbox.deliveries.length === 2);
+    const [first, second] = inbox.deliveries as [Delivery, Delivery];
+    const asked = (): string[] => consumer.calls.negativeAcknowledge.map((m) => m.getMessageId().toString());
+    await first.ack();
+    await sleep(200);
+    expect(asked()).toEqual([]); // the second is still unsettled: not quiet
+    await second.ack();
+    await waitFor('the request', () => asked().length === 1);
+    expect(asked()).toEqual([second.id]); // its last message stands for the partition
+    await sleep(200);
+    expect(asked()).toHaveLength(1); // once per quiet spell: nothing arrived since
+    publish(client, 'quiet', 1, 5, 2);
+    await waitFor('3rd delivery', () => inbox.deliveries.length === 3);
+    await (inbox.deliveries[2] as Delivery).ack();
+    await waitFor('a request for the 3rd', () => asked().length === 2);
+    await inbox.subscription.close();
+  });
+
+  it('never asks on other subscription types, or with failoverRedeliverAfterMs 0', async () => {
+    const { client, transport } = setup({ failoverRedeliverAfterMs: 60 });
+    const shared = await open(transport, 'never', { type: 'key-shared' });
+    const { client: client0, transport: transport0 } = setup({ failoverRedeliverAfterMs: 0 });
+    const off = await open(transport0, 'never', { type: 'failover' });
+    publish(client, 'never', 3);
+    publish(client0, 'never', 3);
+    await waitFor('deliveries', () => shared.deliveries.length === 3 && off.deliveries.length === 3);
+    await Promise.all([...shared.deliveries, ...off.deliveries].map((d) => d.ack()));
+    await sleep(250);
+    expect(client.consumer(shared.name).calls.negativeAcknowledge).toHaveLength(0);
+    expect(client0.consumer(off.name).calls.negativeAcknowledge).toHaveLength(0);
+    await shared.subscription.close();
+    await off.subscription.close();
+  });
+
+  it('rejects a negative failoverRedeliverAfterMs, naming it', () => {
+    expect(() => setup({ failoverRedeliverAfterMs: -1 })).toThrow(/failoverRedeliverAfterMs/);
+  });
+});
+
 describe('pulsarClientTransport close and connection loss', () => {
   it('close closes the native consumer; later acks reject, nacks do nothing, nothing is reported', async () => {
     const { client, transport } = setup();
