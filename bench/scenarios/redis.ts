@@ -55,15 +55,18 @@ export interface RunConfig {
   readonly retryDelayMs?: number;
   /** Use the clients built with ioredis `enableAutoPipelining` (shared-locked only). */
   readonly autoPipelining?: boolean;
+  /** Hide the client's `pipeline()` from the lock, so that every script call is its own write. */
+  readonly unpipelined?: boolean;
 }
 
-type Name = 'ks' | 'sl' | 'sl-no-linger' | 'sl-autopipe' | 'ks-1' | 'sl-1' | 'ks-noop' | 'sl-noop';
+type Name = 'ks' | 'sl' | 'sl-no-linger' | 'sl-autopipe' | 'sl-unpiped' | 'ks-1' | 'sl-1' | 'ks-noop' | 'sl-noop';
 
 const CONFIGS: Readonly<Record<Name, RunConfig>> = {
   ks: { locked: false, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: 0 },
   sl: { locked: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: LINGER_MS },
   'sl-no-linger': { locked: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: 0 },
   'sl-autopipe': { locked: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: LINGER_MS, autoPipelining: true },
+  'sl-unpiped': { locked: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: LINGER_MS, unpipelined: true },
   'ks-1': { locked: false, consumers: 1, workMs: WORK_MS, lingerMs: 0 },
   'sl-1': { locked: true, consumers: 1, workMs: WORK_MS, lingerMs: LINGER_MS },
   'ks-noop': { locked: false, consumers: CONSUMERS, workMs: 0, lingerMs: 0 },
@@ -121,7 +124,7 @@ async function deletePrefix(admin: Redis, prefix: string): Promise<void> {
 }
 
 /** A Redis lock that times its `tryAcquire` round trips and counts the script calls it sends. */
-function measuredLock(client: RedisLike, prefix: string, latencies: number[], calls: { n: number }): Lock {
+function measuredLock(client: RedisLike, prefix: string, latencies: number[], calls: { n: number }, pipelined: boolean): Lock {
   const counted: RedisLike = {
     evalsha: (...args) => {
       calls.n += 1;
@@ -132,7 +135,7 @@ function measuredLock(client: RedisLike, prefix: string, latencies: number[], ca
       return client.eval(...args);
     },
     // Forwarded, so that the lock pipelines the calls of one turn as it would on the client itself.
-    ...(client.pipeline === undefined
+    ...(client.pipeline === undefined || !pipelined
       ? {}
       : {
           isCluster: client.isCluster,
@@ -205,7 +208,7 @@ export async function runOnce(config: RunConfig, w: BurstWorkload, connections: 
       maxInFlight: MAX_IN_FLIGHT,
       ...(locked
         ? {
-            lock: measuredLock(client, prefix, latencies, calls),
+            lock: measuredLock(client, prefix, latencies, calls, config.unpipelined !== true),
             lease: { ttlMs: 10_000, lingerMs, retryDelayMs: config.retryDelayMs ?? RETRY_DELAY_MS },
           }
         : {}),
@@ -306,7 +309,7 @@ export const redisScenario: Scenario = {
       await runOnce(CONFIGS.ks, warm, clients, admin);
       await runOnce(CONFIGS['sl-autopipe'], warm, clients, admin);
       // Each pair whose ratio is a figure runs back to back (see `interleave`).
-      const names: Name[] = ['ks', 'sl', 'sl-no-linger', 'sl-autopipe', 'ks-1', 'sl-1', 'ks-noop', 'sl-noop'];
+      const names: Name[] = ['ks', 'sl', 'sl-unpiped', 'sl-no-linger', 'sl-autopipe', 'ks-1', 'sl-1', 'ks-noop', 'sl-noop'];
       const runs = await interleave(ctx, names, (name) => runOnce(CONFIGS[name], w, clients, admin), describeRun);
       const rate = (name: Name): number[] => series(runs[name], 'rate');
       const sl = runs.sl;
@@ -336,6 +339,9 @@ export const redisScenario: Scenario = {
           row('redis.cpu-sl', 'Node CPU per event, shared-locked', 'count', series(sl, 'cpuUsPerEvent'), undefined, 'µs, for information'),
           row('redis.sl0/ks', 'throughput without lingerMs / key-shared', 'ratio', pairedRatio(rate('sl-no-linger'), rate('ks')), undefined, 'for information'),
           row('redis.rtt0', 'round trips per event without lingerMs', 'ratio', series(runs['sl-no-linger'], 'roundTrips'), undefined, 'for information'),
+          row('redis.sl/unpiped', 'throughput shared-locked / the same without pipelining', 'ratio', pairedRatio(rate('sl'), rate('sl-unpiped')), undefined, 'for information: without pipelining each script call is its own socket write'),
+          row('redis.unpiped/ks', 'throughput without pipelining / key-shared', 'ratio', pairedRatio(rate('sl-unpiped'), rate('ks')), undefined, 'for information'),
+          row('redis.cpu-unpiped', 'Node CPU per event, shared-locked without pipelining', 'count', series(runs['sl-unpiped'], 'cpuUsPerEvent'), undefined, 'µs, for information'),
           row('redis.slap/ks', 'throughput with ioredis enableAutoPipelining / key-shared', 'ratio', pairedRatio(rate('sl-autopipe'), rate('ks')), undefined, 'for information: commands of one event-loop turn share one socket write'),
           row('redis.cpu-slap', 'Node CPU per event, shared-locked with enableAutoPipelining', 'count', series(runs['sl-autopipe'], 'cpuUsPerEvent'), undefined, 'µs, for information'),
           row('redis.sl1/ks1', 'throughput with one consumer on each side', 'ratio', pairedRatio(rate('sl-1'), rate('ks-1')), undefined, 'for information: bursts never split'),
