@@ -18,6 +18,10 @@
  * from the active consumer and redelivers nothing when nothing is missing; from another consumer it
  * is ignored. Time is a coarse tick, so that a message costs no clock read.
  *
+ * A partition is quiet only while the transport could have received from it: while it is paused or
+ * has no room, the client may hold messages of the partition that the request would make the broker
+ * send again (a duplicate), so the clock of every partition stops.
+ *
  * @typeParam P how a transport names a partition
  * @typeParam M what it needs to negatively acknowledge (a message id, a message)
  */
@@ -66,15 +70,25 @@ export class QuietPartitions<P, M> {
     return quiet;
   }
 
+  /** Advance one tick in which nothing could be received: no partition gets quieter. */
+  hold(): void {
+    this.#tick += 1;
+    for (const state of this.#partitions.values()) state.tick = this.#tick;
+  }
+
   /**
-   * Sweep every `afterMs / 4` (at least 10 ms), reporting partitions quiet for `afterMs` to `ask`.
-   * Returns the (unref'd) timer.
+   * Sweep every `afterMs / 4` (at least 10 ms), reporting partitions quiet for `afterMs` to `ask`;
+   * a tick in which `receiving()` is false only holds the clocks. Returns the (unref'd) timer.
    */
-  watch(afterMs: number, ask: (quiet: M[]) => void): NodeJS.Timeout {
+  watch(afterMs: number, receiving: () => boolean, ask: (quiet: M[]) => void): NodeJS.Timeout {
     const every = Math.max(10, Math.floor(afterMs / 4));
     // Whole ticks: the partial first one is not counted.
     const ticks = Math.ceil(afterMs / every) + 1;
     const timer = setInterval(() => {
+      if (!receiving()) {
+        this.hold();
+        return;
+      }
       const quiet = this.sweep(ticks);
       if (quiet.length > 0) ask(quiet);
     }, every);

@@ -198,7 +198,10 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
     const quietAfterMs = this.host.options.failoverRedeliverAfterMs;
     if (o.type === 'failover' && quietAfterMs > 0) {
       const quiet = (this.#quiet = new QuietPartitions<string, PulsarMessageLike>());
-      this.#quietTimer = quiet.watch(quietAfterMs, (messages) => {
+      // Receiving: the loop has room and nothing held, so the client's queue does not keep messages.
+      const receiving = (): boolean =>
+        !this.isPaused && this.#held.length === 0 && this.#generation.unsettled.size < this.limit;
+      this.#quietTimer = quiet.watch(quietAfterMs, receiving, (messages) => {
         for (const message of messages) this.negativeAcknowledge(message);
       });
     }

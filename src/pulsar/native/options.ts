@@ -91,15 +91,16 @@ export interface PulsarClientTransportOptions {
   readonly connectionCheckIntervalMs?: number;
   /**
    * Failover subscriptions only: once a partition has been quiet this long (nothing received from
-   * it, nothing of it unsettled), the consumer asks the broker once to redeliver that partition's
-   * unacknowledged messages. When a partition changes hands, Pulsar rewinds its unacknowledged
-   * messages to the new active consumer after `activeConsumerFailoverDelayTimeMillis` (1 s), but
-   * a 4.0 broker can skip that rewind's dispatch (it waits for the next published message), and it
-   * ignores redelivery requests of the old consumer and those sent during the delay: messages the
-   * old consumer gave back would wait for the next message published to the partition. Must
-   * exceed the broker's `activeConsumerFailoverDelayTimeMillis`; asking costs one negative
-   * acknowledgement (redelivered after the subscription's nack delay) and redelivers nothing when
-   * nothing is missing. 0 disables it.
+   * it, nothing of it unsettled, while the consumer was not paused and had room), the consumer asks
+   * the broker once to redeliver that partition's unacknowledged messages. When a partition changes
+   * hands, Pulsar rewinds its unacknowledged messages to the new active consumer after
+   * `activeConsumerFailoverDelayTimeMillis` (1 s), but a 4.0 broker can skip that rewind's dispatch
+   * (it waits for the next published message), and it ignores redelivery requests of the old
+   * consumer and those sent during the delay: messages the old consumer gave back would wait for
+   * the next message published to the partition. Must exceed the broker's
+   * `activeConsumerFailoverDelayTimeMillis`; asking costs one negative acknowledgement (redelivered
+   * after the subscription's nack delay) and redelivers nothing when nothing is missing. 0 disables
+   * it.
    * @default 3_000
    */
   readonly failoverRedeliverAfterMs?: number;

@@ -258,7 +258,9 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
     if (quiet === undefined) return;
     quiet.reset();
     if (this.#quietTimer !== undefined) return;
-    this.#quietTimer = quiet.watch(this.host.options.failoverRedeliverAfterMs, (ids) => {
+    // Receiving: the proxy has permits to push whatever it holds (not paused, none used up).
+    const receiving = (): boolean => !this.isPaused && this.#session !== undefined && this.#session.granted > 0;
+    this.#quietTimer = quiet.watch(this.host.options.failoverRedeliverAfterMs, receiving, (ids) => {
       const session = this.#session;
       if (session === undefined || !session.alive) return;
       for (const id of ids) session.send(`{"type":"negativeAcknowledge","messageId":${JSON.stringify(id)}}`);

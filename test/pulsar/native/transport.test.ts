@@ -437,6 +437,23 @@ describe('pulsarClientTransport Failover hand-overs', () => {
     await inbox.subscription.close();
   });
 
+  it('a partition does not go quiet while the subscription is paused (the client may hold its messages)', async () => {
+    const { client, transport } = setup({ failoverRedeliverAfterMs: 60 });
+    const inbox = await open(transport, 'quiet-paused', { type: 'failover' });
+    const consumer = client.consumer(inbox.name);
+    publish(client, 'quiet-paused', 1);
+    await waitFor('delivery', () => inbox.deliveries.length === 1);
+    inbox.subscription.pause();
+    await (inbox.deliveries[0] as Delivery).ack();
+    await sleep(250);
+    expect(consumer.calls.negativeAcknowledge).toHaveLength(0);
+    inbox.subscription.resume();
+    await sleep(20);
+    expect(consumer.calls.negativeAcknowledge).toHaveLength(0); // the clock starts again at the resume
+    await waitFor('the request once quiet', () => consumer.calls.negativeAcknowledge.length === 1);
+    await inbox.subscription.close();
+  });
+
   it('never asks on other subscription types, or with failoverRedeliverAfterMs 0', async () => {
     const { client, transport } = setup({ failoverRedeliverAfterMs: 60 });
     const shared = await open(transport, 'never', { type: 'key-shared' });

@@ -243,6 +243,26 @@ describe('pulsar-ws consumer against a fake broker', () => {
     await other.close();
   });
 
+  it('Failover: a partition does not go quiet while the subscription is paused (the proxy may hold its messages)', async () => {
+    const transport = pulsarWebSocketTransport({ url: 'ws://broker:8080', webSocket: Fake, failoverRedeliverAfterMs: 60 });
+    const c = subscribeOptions({ type: 'failover' });
+    const subscription = await transport.subscribe(c.options);
+    const socket = FakeSocket.all.at(-1) as FakeSocket;
+    socket.push(message('p0'));
+    await waitFor('delivery', () => c.deliveries.length === 1);
+    const only = c.deliveries[0] as Delivery;
+    subscription.pause();
+    await only.ack();
+    await sleep(250);
+    const requests = (): number => socket.sent.filter((f) => f.type === 'negativeAcknowledge').length;
+    expect(requests()).toBe(0);
+    subscription.resume();
+    await sleep(20);
+    expect(requests()).toBe(0); // the clock starts again at the resume
+    await waitFor('the request once quiet', () => requests() === 1);
+    await subscription.close();
+  });
+
   it('replaces a connection that stopped answering pings, declaring its deliveries lost', async () => {
     const transport = pulsarWebSocketTransport({
       url: 'http://broker:8080',
