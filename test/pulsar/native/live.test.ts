@@ -137,6 +137,66 @@ if (skip !== undefined) {
       }
     }, 60_000);
 
+    it('Failover, a partition gone quiet: one redelivery request per partition, and the broker redelivers nothing acknowledged', async () => {
+      // The real client, counting the negative acknowledgements its consumers are asked for.
+      const real = liveClient();
+      let nacks = 0;
+      const counting: PulsarClientLike = {
+        subscribe: async (config) => {
+          const consumer = await real.subscribe(config);
+          const nack: typeof consumer.negativeAcknowledge = (message) => {
+            nacks += 1;
+            consumer.negativeAcknowledge(message);
+          };
+          // The native object's methods are read-only: a proxy stands in for it.
+          return new Proxy(consumer, {
+            get: (target, property) => {
+              if (property === 'negativeAcknowledge') return nack;
+              const value: unknown = Reflect.get(target, property);
+              return typeof value === 'function' ? value.bind(target) : value;
+            },
+          });
+        },
+        createProducer: (config) => real.createProducer(config),
+      };
+      const transport = pulsarClientTransport({ client: counting, failoverRedeliverAfterMs: 300 });
+      const topic = uniqueName('native-quiet');
+      topics.push(topic);
+      expect(await pulsarAdmin(webUrl).createPartitionedTopic(topic, 2)).toBe(true);
+      const deliveries: Delivery[] = [];
+      const errors: string[] = [];
+      try {
+        const subscription = await transport.subscribe({
+          topic,
+          subscription: 'quiet',
+          consumerName: uniqueName('c'),
+          type: 'failover',
+          initialPosition: 'earliest',
+          receiverQueueSize: 100,
+          nackRedeliveryDelayMs: 100,
+          deadLetterTopic: defaultDeadLetterTopic(topic, 'quiet'),
+          onMessages: (batch) => deliveries.push(...batch),
+          onError: (error) => errors.push(error.message),
+          onDeliveriesLost: () => undefined,
+        });
+        const producer = await transport.createProducer(topic);
+        await Promise.all(Array.from({ length: 20 }, (_, i) => producer.send({ data: new TextEncoder().encode(String(i)), partitionKey: `k${i}` })));
+        await producer.close();
+        await waitFor('20 deliveries', () => deliveries.length >= 20);
+        expect(new Set(deliveries.map((d) => d.topic)).size).toBe(2);
+        for (const d of deliveries) await d.ack();
+        await waitFor('a request per partition', () => nacks === 2);
+        await sleep(1500); // the client's nack delay, the broker's rewind, a margin
+        expect(nacks).toBe(2); // once per quiet spell
+        expect(deliveries).toHaveLength(20);
+        expect(new Set(deliveries.map((d) => d.id)).size).toBe(20);
+        expect(errors).toEqual([]);
+        await subscription.close();
+      } finally {
+        await transport.close();
+      }
+    }, 60_000);
+
     it('key-shared, 3 exclusive consumers: exclusive, nothing lost, in order; failing events dead-lettered with the reason', async () => {
       type Event = { readonly key: string; readonly seq: number; readonly fail?: boolean };
       const transport = pulsarClientTransport({ client: liveClient() });

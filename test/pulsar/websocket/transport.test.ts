@@ -213,6 +213,38 @@ describe.skipIf(skip !== undefined)('pulsar-ws transport on the live broker', ()
     expect(await admin.partitions(topic)).toBe(0);
   });
 
+  it('Failover, a partition gone quiet: one redelivery request per partition is sent, and the broker redelivers nothing acknowledged', async () => {
+    const admin = pulsarAdmin(webUrl);
+    const topic = uniqueName('ws-quiet');
+    expect(await admin.createPartitionedTopic(topic, 2)).toBe(true);
+    const recording = recordingWebSocket();
+    const sent: string[] = [];
+    const webSocket = function Recording(...args: ConstructorParameters<typeof recording.ctor>) {
+      const socket = new recording.ctor(...args);
+      const send = socket.send.bind(socket);
+      socket.send = (frame: string) => {
+        sent.push(String(frame));
+        send(frame);
+      };
+      return socket;
+    } as unknown as typeof recording.ctor;
+    const transport = track(pulsarWebSocketTransport({ url: webUrl, webSocket, failoverRedeliverAfterMs: 300 }));
+    const c = base(topic, { type: 'failover', nackRedeliveryDelayMs: 100 });
+    const subscription = await transport.subscribe(c.options);
+    await publish(transport, topic, 20, 20);
+    await waitFor('20 deliveries', () => c.deliveries.length >= 20);
+    for (const d of c.deliveries) await d.ack();
+    const requests = (): number => sent.filter((frame) => frame.includes('"negativeAcknowledge"')).length;
+    await waitFor('a request per partition', () => requests() === 2);
+    await sleep(1500); // the client's nack delay, the broker's rewind and a margin
+    expect(c.deliveries).toHaveLength(20);
+    expect(new Set(c.deliveries.map((d) => d.id)).size).toBe(20);
+    expect(requests()).toBe(2); // once per quiet spell
+    expect(c.errors).toEqual([]);
+    await subscription.close();
+    await admin.deleteTopic(topic, { force: true });
+  });
+
   it('broker-side dead-lettering after maxRedeliverCount, retained by the subscription created on the dead-letter topic', async () => {
     const transport = track(pulsarWebSocketTransport({ url: webUrl }));
     const topic = uniqueName('ws-maxredeliver');
