@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MemoryFencedStore,
   MemoryLock,
@@ -10,14 +10,9 @@ import {
   type MemoryBroker,
 } from '../../src/index.js';
 import { HistoryRecorder, monotonicMicros } from '../../src/testing/index.js';
-import { publishEvents, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
-const consumers: ExclusiveConsumer[] = [];
-const brokers: MemoryBroker[] = [];
-afterEach(async () => {
-  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
+const { consumers, setup } = resourcesPerTest();
 
 interface State {
   readonly applied: number[];
@@ -28,9 +23,7 @@ interface State {
  * first one is busy: the windows in which two consumers hold one key. Returns what happened.
  */
 async function windowScenario(mode: ConsumerMode, change: (broker: MemoryBroker, first: ExclusiveConsumer) => Promise<void>) {
-  const broker = testBroker({ activeConsumerFailoverDelayMs: 30 });
-  brokers.push(broker);
-  const topic = topicName();
+  const { broker, topic } = setup(undefined, { activeConsumerFailoverDelayMs: 30 });
   const tokens = new MemoryLock();
   const store = new MemoryFencedStore<State>();
   const recorder = new HistoryRecorder<TestEvent>({ seqOf: (e) => e.seq });
@@ -119,9 +112,7 @@ describe('windows where two consumers hold one key, closed by fencing', () => {
 
 describe('fencing token order and stale claims', () => {
   it('a consumer that lost the partition cannot out-mint the new owner, and gives the key back when told it is stale', async () => {
-    const broker = testBroker({ activeConsumerFailoverDelayMs: 50 });
-    brokers.push(broker);
-    const topic = topicName();
+    const { broker, topic } = setup(undefined, { activeConsumerFailoverDelayMs: 50 });
     const tokens = new MemoryLock();
     const store = new MemoryFencedStore<number>();
     const log: string[] = [];

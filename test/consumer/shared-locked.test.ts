@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   LockLostError,
   MemoryCounterStore,
@@ -12,20 +12,9 @@ import {
   type MemoryBroker,
 } from '../../src/index.js';
 import { HistoryRecorder } from '../../src/testing/index.js';
-import { publishEvents, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
-const consumers: ExclusiveConsumer[] = [];
-const brokers: MemoryBroker[] = [];
-afterEach(async () => {
-  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
-
-function setup(): { broker: MemoryBroker; topic: string } {
-  const broker = testBroker();
-  brokers.push(broker);
-  return { broker, topic: topicName() };
-}
+const { consumers, setup } = resourcesPerTest();
 
 function locked(
   broker: MemoryBroker,

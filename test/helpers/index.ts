@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { MemoryBroker, type MemoryBrokerOptions } from '../../src/index.js';
+import { afterEach } from 'vitest';
+import { MemoryBroker, type ExclusiveConsumer, type MemoryBrokerOptions } from '../../src/index.js';
 
 const encoder = new TextEncoder();
 
@@ -36,10 +37,36 @@ export function publishRaw(broker: MemoryBroker, topic: string, data: string, pa
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Poll `predicate` until it holds or `timeoutMs` passes (then throw with `what`). */
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/**
+ * The consumers and memory brokers a test file makes, stopped (without draining) and closed after
+ * each test. Call once at the top of the file; `setup` makes a broker (tracked) and a fresh topic.
+ */
+export function resourcesPerTest(): {
+  readonly consumers: ExclusiveConsumer[];
+  readonly brokers: MemoryBroker[];
+  setup(prefix?: string, options?: MemoryBrokerOptions): { broker: MemoryBroker; topic: string };
+} {
+  const consumers: ExclusiveConsumer[] = [];
+  const brokers: MemoryBroker[] = [];
+  afterEach(async () => {
+    await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
+    await Promise.all(brokers.splice(0).map((b) => b.close()));
+  });
+  return {
+    consumers,
+    brokers,
+    setup(prefix, options) {
+      const broker = testBroker(options);
+      brokers.push(broker);
+      return { broker, topic: topicName(prefix) };
+    },
+  };
 }

@@ -1,27 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MemoryCounterStore,
   createExclusiveConsumer,
   exclusivityCounter,
   type ConsumerMode,
   type CounterStore,
-  type ExclusiveConsumer,
-  type MemoryBroker,
   type Violation,
 } from '../../src/index.js';
-import { publishEvents, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
-const consumers: ExclusiveConsumer[] = [];
-const brokers: MemoryBroker[] = [];
-afterEach(async () => {
-  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
+const { consumers, setup } = resourcesPerTest();
 
 async function fleet(mode: ConsumerMode, store: CounterStore, onViolation?: (v: Violation) => void) {
-  const broker = testBroker();
-  brokers.push(broker);
-  const topic = topicName();
+  const { broker, topic } = setup();
   const counter = exclusivityCounter({ store, ...(onViolation ? { onViolation } : {}) });
   const cs = [0, 1, 2].map((i) =>
     createExclusiveConsumer<TestEvent>(topic, (e) => e.key, () => sleep(5), {
@@ -67,9 +58,7 @@ describe('exclusivityCounter middleware', () => {
       increment: () => Promise.reject(new Error('store down')),
       decrement: () => Promise.reject(new Error('store down')),
     };
-    const broker = testBroker();
-    brokers.push(broker);
-    const topic = topicName();
+    const { broker, topic } = setup();
     const c = createExclusiveConsumer<TestEvent>(topic, (e) => e.key, () => undefined, {
       transport: broker.transport(),
       initialPosition: 'earliest',

@@ -2,7 +2,7 @@
  * The two core hooks the telemetry is built on: `ctx.onSettled` (what the consumer did after a run)
  * and producer middleware. Neither needs OpenTelemetry.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   NonRetriableError,
   StaleTokenError,
@@ -16,20 +16,10 @@ import {
 } from '../../src/index.js';
 import type { RunOutcome } from '../../src/consumer/types.js';
 import type { ProducerMiddleware } from '../../src/producer.js';
-import { publishEvents, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
-const consumers: ExclusiveConsumer[] = [];
-const brokers: MemoryBroker[] = [];
-afterEach(async () => {
-  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
-
-function setup(): { broker: MemoryBroker; topic: string } {
-  const broker = testBroker();
-  brokers.push(broker);
-  return { broker, topic: topicName('hooks') };
-}
+const { consumers, setup: fresh } = resourcesPerTest();
+const setup = (): { broker: MemoryBroker; topic: string } => fresh('hooks');
 
 /** Middleware that records each run's outcome by `seq:attempt` (the first delivery's). */
 function recorder(outcomes: Map<string, RunOutcome>): Middleware<TestEvent> {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MemoryCounterStore,
   MemoryLock,
@@ -11,16 +11,11 @@ import {
   type Handler,
   type MemoryBroker,
 } from '../../src/index.js';
-// Until src/index.ts re-exports them (see the integration notes), straight from the module.
 import { consoleLogger, hashKey, silentLogger, type LogFields, type Logger, type LogLevel } from '../../src/logging.js';
-import { publishEvents, publishRaw, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { publishEvents, publishRaw, sleep, topicName, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
-const consumers: ExclusiveConsumer[] = [];
-const brokers: MemoryBroker[] = [];
-afterEach(async () => {
-  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
+const { consumers, setup: fresh } = resourcesPerTest();
+const setup = (): { broker: MemoryBroker; topic: string } => fresh('log');
 
 interface Line {
   readonly level: LogLevel;
@@ -43,12 +38,6 @@ function memoryLogger(level: LogLevel = 'debug'): Logger & { lines: Line[] } {
     error: at('error'),
     isLevelEnabled: (l) => order.indexOf(l) >= order.indexOf(level),
   };
-}
-
-function setup(): { broker: MemoryBroker; topic: string } {
-  const broker = testBroker();
-  brokers.push(broker);
-  return { broker, topic: topicName('log') };
 }
 
 async function start(

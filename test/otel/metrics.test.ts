@@ -1,5 +1,5 @@
 import type { Histogram } from '@opentelemetry/sdk-metrics';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MemoryCounterStore,
   MemoryLock,
@@ -7,25 +7,14 @@ import {
   StaleTokenError,
   createExclusiveConsumer,
   exclusivityCounter,
-  type ExclusiveConsumer,
   type MemoryBroker,
 } from '../../src/index.js';
 import { MetricNames, instrumentConsumer } from '../../src/otel/index.js';
-import { publishEvents, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 import { testMeter, total } from './sdk.js';
 
-const consumers: ExclusiveConsumer[] = [];
-const brokers: MemoryBroker[] = [];
-afterEach(async () => {
-  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
-
-function setup(): { broker: MemoryBroker; topic: string } {
-  const broker = testBroker();
-  brokers.push(broker);
-  return { broker, topic: topicName('metrics') };
-}
+const { consumers, setup: fresh } = resourcesPerTest();
+const setup = (): { broker: MemoryBroker; topic: string } => fresh('metrics');
 
 const encoder = new TextEncoder();
 

@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   MemoryLock,
   NonRetriableError,
@@ -13,24 +13,17 @@ import {
   type MemoryBroker,
 } from '../../src/index.js';
 import { SpanAttributes, SpanEvents, createTracedProducer, hashKey, tracing, type TracingOptions } from '../../src/otel/index.js';
-import { sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 import { exporter, registerSdk, spans } from './sdk.js';
 
-const consumers: ExclusiveConsumer[] = [];
-const brokers: MemoryBroker[] = [];
+const { consumers, setup: fresh } = resourcesPerTest();
 beforeAll(registerSdk);
 beforeEach(() => exporter.reset());
-afterEach(async () => {
-  await Promise.all(consumers.splice(0).map((c) => c.stop({ drain: false, timeoutMs: 500 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
 
 const tracer = trace.getTracer('test');
 
 function setup(partitions = 0): { broker: MemoryBroker; topic: string } {
-  const broker = testBroker();
-  brokers.push(broker);
-  const topic = topicName('otel');
+  const { broker, topic } = fresh('otel');
   if (partitions > 0) broker.createTopic(topic, { partitions });
   return { broker, topic };
 }

@@ -20,6 +20,7 @@ import {
 } from '../../../src/index.js';
 import { pulsarAdmin, pulsarClientTransport, type PulsarClientLike } from '../../../src/pulsar/index.js';
 import { HistoryRecorder, registerContract, transportContract, uniqueName } from '../../../src/testing/index.js';
+import { sleep, waitFor as waitUntil } from '../../helpers/index.js';
 
 const serviceUrl = inject('pulsarServiceUrl');
 const webUrl = inject('pulsarWebUrl');
@@ -73,14 +74,8 @@ afterAll(async () => {
   await client?.close();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
+/** `waitFor` with a longer default: a broker on a shared machine can be slow. */
+const waitFor = (what: string, predicate: () => boolean, timeoutMs = 15_000): Promise<void> => waitUntil(what, predicate, timeoutMs);
 
 if (skip !== undefined) {
   describe('pulsar-client transport on a live broker', () => {

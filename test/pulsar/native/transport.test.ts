@@ -17,19 +17,11 @@ import {
 } from '../../../src/index.js';
 import { pulsarClientTransport, type PulsarClientTransportOptions } from '../../../src/pulsar/index.js';
 import { HistoryRecorder, registerContract, transportContract, uniqueName } from '../../../src/testing/index.js';
+import { sleep, waitFor } from '../../helpers/index.js';
 import { FakePulsarClient, type FakeConsumer } from './double.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 function setup(options: Partial<PulsarClientTransportOptions> = {}) {
   const client = new FakePulsarClient({ nackRedeliveryDelayMs: 100 });

@@ -1,6 +1,7 @@
 import { inject } from 'vitest';
 import WebSocket from 'ws';
 import type { WebSocketConstructor, WebSocketInit, WebSocketLike } from '../../../src/pulsar/index.js';
+import { waitFor as waitUntil } from '../../helpers/index.js';
 
 /** The dev broker's HTTP URL, or '' when Pulsar is unavailable (the suites then skip, saying why). */
 export const webUrl: string = inject('pulsarWebUrl');
@@ -24,13 +25,8 @@ export function recordingWebSocket(): { readonly ctor: WebSocketConstructor; rea
   return { ctor, sockets };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep } from '../../helpers/index.js';
 
-/** Poll `predicate` until it holds or `timeoutMs` passes (then throw with `what`). */
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
+/** `waitFor` with the live tests' longer default: a broker on a shared machine can be slow. */
+export const waitFor = (what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> =>
+  waitUntil(what, predicate, timeoutMs);

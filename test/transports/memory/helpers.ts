@@ -5,16 +5,7 @@ const decoder = new TextDecoder();
 
 export const bytes = (text: string): Uint8Array => encoder.encode(text);
 export const text = (data: Uint8Array): string => decoder.decode(data);
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Poll `predicate` until it holds; fail with `what` after `timeoutMs`. */
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
+export { sleep, waitFor } from '../../helpers/index.js';
 
 /** Everything one consumer received, plus its handle. */
 export interface Inbox {
