@@ -25,6 +25,11 @@ const ACK_HOLD_MS = 1;
 /** The Java consumer behind a WebSocket session takes at most this receiver queue. */
 const MAX_BROKER_QUEUE = 1000;
 
+/** The frame that negatively acknowledges `messageId` (in Failover: its partition's redelivery request). */
+function negativeAckFrame(messageId: string): string {
+  return `{"type":"negativeAcknowledge","messageId":${JSON.stringify(messageId)}}`;
+}
+
 /** @internal What a subscription needs from its transport. */
 export interface ConsumerHost extends SubscriptionHost {
   readonly options: ResolvedWebSocketOptions;
@@ -114,7 +119,7 @@ export class WsDelivery extends PulsarDelivery<WsSubscription> {
 
   protected override negativelyAcknowledged(): void {
     const session = this.#session;
-    session.send(`{"type":"negativeAcknowledge","messageId":${JSON.stringify(this.id)}}`);
+    session.send(negativeAckFrame(this.id));
     this.subscription.settled(session, this.#slot);
   }
 }
@@ -263,7 +268,7 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
     this.#quietTimer = quiet.watch(this.host.options.failoverRedeliverAfterMs, receiving, (ids) => {
       const session = this.#session;
       if (session === undefined || !session.alive) return;
-      for (const id of ids) session.send(`{"type":"negativeAcknowledge","messageId":${JSON.stringify(id)}}`);
+      for (const id of ids) session.send(negativeAckFrame(id));
     });
   }
 
