@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { LockAcquireTimeoutError } from '../errors/lock-acquire-timeout-error.js';
 import { LockLostError } from '../errors/lock-lost-error.js';
+import { pollDelay } from '../internal/backoff.js';
 import type { Lease, Lock } from './types.js';
 
 /** A lease being held: renewed in the background until released or lost. */
@@ -84,7 +85,7 @@ export async function acquireLease(
     if (elapsed >= options.timeoutMs) {
       throw new LockAcquireTimeoutError(key, options.timeoutMs, attempts, lastError);
     }
-    const delay = Math.min(options.retryDelayMs * (0.5 + Math.random()), options.timeoutMs - elapsed);
+    const delay = Math.min(pollDelay(options.retryDelayMs), options.timeoutMs - elapsed);
     await sleep(delay, options.signal);
   }
 }

@@ -2,7 +2,7 @@ import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
 import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../consumer-base.js';
 import { QuietPartitions } from '../quiet-partitions.js';
-import { backoffDelay } from '../websocket/options.js';
+import { backoffDelay, type BackoffPolicy } from '../../internal/backoff.js';
 import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
 import type { ResolvedClientOptions } from './options.js';
 
@@ -14,8 +14,7 @@ const SUBSCRIPTION_TYPE: Readonly<Record<SubscriptionType, PulsarNativeSubscript
 };
 
 /** Backoff of the receive loop after `batchReceive()` failed (the client reconnects by itself). */
-const RETRY_INITIAL_MS = 100;
-const RETRY_MAX_MS = 5000;
+const RECEIVE_RETRY: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 });
 
 /** @internal What a subscription needs from its transport. */
 export interface ConsumerHost extends SubscriptionHost {
@@ -284,7 +283,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
             context: this.context(),
           }),
         );
-        await this.#idle(backoffDelay(failures - 1, RETRY_INITIAL_MS, RETRY_MAX_MS));
+        await this.#idle(backoffDelay(failures, RECEIVE_RETRY));
         continue;
       }
       failures = 0;

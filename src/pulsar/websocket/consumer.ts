@@ -4,7 +4,8 @@ import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../co
 import { QuietPartitions } from '../quiet-partitions.js';
 import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
-import { backoffDelay, type ResolvedWebSocketOptions } from './options.js';
+import { backoffDelay } from '../../internal/backoff.js';
+import type { ResolvedWebSocketOptions } from './options.js';
 import { FrameWriter, closeSocket, frameText, openSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 /** The WebSocket API's names of the subscription types. */
@@ -380,7 +381,7 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
   #scheduleReconnect(): void {
     if (this.isClosed || this.#reconnectTimer !== undefined) return;
     const o = this.host.options;
-    const delay = backoffDelay(this.#attempt, o.initialDelayMs, o.maxDelayMs);
+    const delay = backoffDelay(this.#attempt + 1, o.reconnect);
     this.#attempt += 1;
     // Not unref'd: a consumer waiting to reconnect is what keeps a consumer process alive.
     this.#reconnectTimer = setTimeout(() => {

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../errors/configuration-error.js';
+import type { BackoffPolicy } from '../../internal/backoff.js';
 import { integerOption, stringOption } from '../../internal/validate.js';
 import type { WebSocketConstructor } from './socket.js';
 
@@ -97,8 +98,8 @@ export interface ResolvedWebSocketOptions {
   readonly tenant: string;
   readonly namespace: string;
   readonly headers: Readonly<Record<string, string>>;
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
+  /** Reconnection backoff: doubling, each delay drawn between 50% and 100% of its value. */
+  readonly reconnect: BackoffPolicy;
   readonly pingIntervalMs: number;
   readonly connectTimeoutMs: number;
   readonly deadLetterSubscription: string | false | undefined;
@@ -172,8 +173,7 @@ export function resolveWebSocketOptions(options: PulsarWebSocketOptions): Resolv
     tenant: name('tenant', options.tenant, 'public'),
     namespace: name('namespace', options.namespace, 'default'),
     headers: requestHeaders(options.token, options.headers),
-    initialDelayMs,
-    maxDelayMs,
+    reconnect: Object.freeze({ initialDelayMs, maxDelayMs, factor: 2, jitter: 0.5 }),
     pingIntervalMs: integerOption('pingIntervalMs', options.pingIntervalMs, 30_000, 0),
     connectTimeoutMs: integerOption('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1),
     deadLetterSubscription: dls,
@@ -182,10 +182,4 @@ export function resolveWebSocketOptions(options: PulsarWebSocketOptions): Resolv
     failoverRedeliverAfterMs: integerOption('failoverRedeliverAfterMs', options.failoverRedeliverAfterMs, 3_000, 0),
     webSocket: options.webSocket,
   });
-}
-
-/** @internal Jittered exponential backoff: attempt 0 → [initial/2, initial], doubling up to max. */
-export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs: number): number {
-  const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt, 30));
-  return Math.max(1, Math.round(base * (0.5 + Math.random() * 0.5)));
 }

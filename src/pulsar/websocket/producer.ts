@@ -1,7 +1,8 @@
 import { TransportError } from '../../errors/transport-error.js';
 import type { OutgoingMessage, TopicProducer } from '../../transports/types.js';
 import type { PulsarTopicName } from '../topic.js';
-import { backoffDelay, type ResolvedWebSocketOptions } from './options.js';
+import { backoffDelay } from '../../internal/backoff.js';
+import type { ResolvedWebSocketOptions } from './options.js';
 import { FrameWriter, OPEN, closeSocket, frameText, openSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 /** One send waiting for its connection or for the broker's answer. */
@@ -158,7 +159,7 @@ export class WsProducer implements TopicProducer {
       this.#attempt += 1;
       // Queued sends wait (until their deadline) for the next attempt.
       if (this.#queueHead < this.#queue.length && !this.#closed) {
-        const delay = backoffDelay(this.#attempt - 1, this.#options.initialDelayMs, this.#options.maxDelayMs);
+        const delay = backoffDelay(this.#attempt, this.#options.reconnect);
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;
           this.#ensureConnection();

@@ -1,7 +1,7 @@
 import { deadLetterMessage } from '../dead-letter.js';
 import type { SubscriptionType } from '../types.js';
 import { MemoryDelivery, type ConsumerState } from './consumer.js';
-import { Deque } from './deque.js';
+import { Deque } from '../../internal/deque.js';
 import { HashRing } from './hash-ring.js';
 import type { BrokerHost } from './host.js';
 import type { PartitionLog } from './log.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Deque } from '../../../src/transports/memory/deque.js';
+import { Deque } from '../../../src/internal/deque.js';
 import { HashRing, stickyKeyHash } from '../../../src/transports/memory/hash-ring.js';
 import { murmur3, murmur3Bytes } from '../../../src/transports/memory/murmur3.js';
 
