@@ -9,6 +9,20 @@ export interface ContextHost {
   reportError(error: unknown, phase: string): void;
 }
 
+/** @internal What a run starts with. */
+export interface RunInit<T> {
+  readonly key: string;
+  readonly event: T;
+  readonly message: MessageMeta;
+  readonly attempt: number;
+  readonly fencingToken: number | undefined;
+  readonly lockWaitMs: number;
+  /** Sweep tick the run started in (the coarse clock of timeouts). */
+  readonly startedTick: number;
+  /** `performance.now()` at start when someone measures durations, else 0. */
+  readonly startedAt: number;
+}
+
 /**
  * @internal The context of one handler run. The AbortController is created only when a handler
  * reads `signal`, because most runs never look at it and creating one per event is costly.
@@ -35,26 +49,16 @@ export class RunContext<T> implements HandlerContext<T> {
    */
   #settled: ((outcome: RunOutcome) => void)[] | RunOutcome | undefined;
 
-  constructor(
-    host: ContextHost,
-    key: string,
-    event: T,
-    message: MessageMeta,
-    attempt: number,
-    fencingToken: number | undefined,
-    lockWaitMs: number,
-    startedTick: number,
-    startedAt: number,
-  ) {
+  constructor(host: ContextHost, init: RunInit<T>) {
     this.#host = host;
-    this.key = key;
-    this.event = event;
-    this.message = message;
-    this.attempt = attempt;
-    this.fencingToken = fencingToken;
-    this.lockWaitMs = lockWaitMs;
-    this.startedTick = startedTick;
-    this.startedAt = startedAt;
+    this.key = init.key;
+    this.event = init.event;
+    this.message = init.message;
+    this.attempt = init.attempt;
+    this.fencingToken = init.fencingToken;
+    this.lockWaitMs = init.lockWaitMs;
+    this.startedTick = init.startedTick;
+    this.startedAt = init.startedAt;
   }
 
   get signal(): AbortSignal {
@@ -108,7 +112,7 @@ export class RunContext<T> implements HandlerContext<T> {
   }
 
   /** Tell the `onSettled` listeners, once, adding why the run was aborted if it was. */
-  settle(outcome: RunOutcome): void {
+  reportOutcome(outcome: RunOutcome): void {
     const listeners = this.#settled;
     if (!Array.isArray(listeners)) return;
     const settled: RunOutcome = this.#reason instanceof Error ? { ...outcome, abortReason: this.#reason } : outcome;

@@ -4,19 +4,23 @@ import { ConsumerStoppedError } from '../errors/consumer-stopped-error.js';
 import { DecodeError } from '../errors/decode-error.js';
 import { HandlerTimeoutError } from '../errors/handler-timeout-error.js';
 import { KeyExtractionError } from '../errors/key-extraction-error.js';
-import { LockAcquireTimeoutError } from '../errors/lock-acquire-timeout-error.js';
 import { isStaleTokenError } from '../errors/stale-token-error.js';
 import { TransportError } from '../errors/transport-error.js';
 import { isRetriable, toError } from '../errors/classify.js';
+import { backoffDelay } from '../internal/backoff.js';
 import { Emitter } from '../internal/emitter.js';
-import { holdLease, type HeldLease } from '../locks/hold-lease.js';
 import { logConsumerEvents } from '../logging.js';
 import { compose } from '../middleware/compose.js';
 import { defaultDeadLetterTopic } from '../transports/dead-letter.js';
-import type { FencingTokenSource } from '../locks/types.js';
 import type { Delivery, Subscription, SubscriptionType } from '../transports/types.js';
+import { createClaim, type Claim, type ClaimHost, type ObtainResult } from './claim.js';
 import { RunContext, type ContextHost } from './context.js';
+import { Entry } from './entry.js';
+import type { KeyState } from './key-state.js';
+import { KeyTable } from './key-table.js';
 import type { ResolvedOptions } from './options.js';
+import { Scheduler } from './scheduler.js';
+import { HandlerTimeouts } from './timeouts.js';
 import type {
   ConsumerEvents,
   ConsumerInfo,
@@ -41,95 +45,22 @@ const SUBSCRIPTION_TYPE: Readonly<Record<ConsumerMode, SubscriptionType>> = {
 
 let sharedModeWarned = false;
 
-/** One received message waiting for, or in, its key's handler; linked in its key's queue. */
-class Entry<T> {
-  attempt = 0;
-  next: Entry<T> | undefined = undefined;
-  constructor(
-    readonly delivery: Delivery,
-    readonly event: T,
-    /** The connection epoch it arrived in; a lost connection makes it void. */
-    readonly epoch: number,
-  ) {}
-}
-
-const ignore = (): void => undefined;
-
-/** Idle key states kept for reuse by one consumer. */
-const KEY_POOL_SIZE = 1024;
-
 const ACK: RunOutcome = Object.freeze({ action: 'ack' });
+const STOPPING = 'consumer stopping';
 const STALE_REASON = 'fencing token is stale: another consumer owns the key';
 
-/**
- * Per-key state, alive only while the key has queued or running events (or a lingering lease), so
- * memory is bounded by what is in flight rather than by the number of keys ever seen. The queue is
- * a linked list: most keys hold one event, and an array per key would cost more than the key.
- */
-class KeyState<T> {
-  first: Entry<T> | undefined = undefined;
-  last: Entry<T> | undefined = undefined;
-  size = 0;
-  /** Claimed by a runner, a retry timer or a lease wait; not in the ready queue. */
-  busy = false;
-  /** Waiting in the ready queue for a concurrency slot. */
-  ready = false;
-  current: RunContext<T> | undefined = undefined;
-  held: HeldLease | undefined = undefined;
-  token: number | undefined = undefined;
-  /** Token being minted since the key's first message arrived. */
-  tokenPending: Promise<number> | undefined = undefined;
-  /** Monotonic time the first lease attempt for the current head started. */
-  lockWaitStart: number | undefined = undefined;
-  lockWaitMs = 0;
-  timer: NodeJS.Timeout | undefined = undefined;
-  lingering = false;
-
-  constructor(public key: string) {}
-
-  push(entry: Entry<T>): void {
-    if (this.last === undefined) this.first = entry;
-    else this.last.next = entry;
-    this.last = entry;
-    this.size += 1;
-  }
-
-  shift(): void {
-    const first = this.first;
-    if (first === undefined) return;
-    this.first = first.next;
-    first.next = undefined;
-    if (this.first === undefined) this.last = undefined;
-    this.size -= 1;
-  }
-
-  /** Remove and return every entry, or every entry but the head. */
-  drain(keepHead: boolean): Entry<T>[] {
-    const taken: Entry<T>[] = [];
-    let entry = keepHead ? this.first?.next : this.first;
-    while (entry !== undefined) {
-      taken.push(entry);
-      const next: Entry<T> | undefined = entry.next;
-      entry.next = undefined;
-      entry = next;
-    }
-    if (keepHead && this.first !== undefined) {
-      this.first.next = undefined;
-      this.last = this.first;
-      this.size = 1;
-    } else {
-      this.first = undefined;
-      this.last = undefined;
-      this.size = 0;
-    }
-    return taken;
-  }
-}
+/** The cumulative counters of {@link ConsumerStats}. */
+type Counts = {
+  -readonly [K in keyof Omit<ConsumerStats, 'state' | 'inFlight' | 'running' | 'activeKeys' | 'paused'>]: number;
+};
 
 /**
- * @internal The per-key scheduler. Events of one key run one at a time in arrival order; up to
- * `maxConcurrency` keys run at once; a key gives its slot back after each event when others wait,
- * so a slow or busy key never holds the rest back.
+ * @internal A consumer: its lifecycle, the intake of deliveries, the run of each key's events and
+ * the decision after each run, backpressure and counters. Events of one key run one at a time in
+ * arrival order; up to `maxConcurrency` keys run at once ({@link Scheduler}); a key gives its slot
+ * back after each event when others wait, so a slow or busy key never holds the rest back. A key's
+ * state lives in {@link KeyState}, what its runs must hold in its {@link Claim}, handler timeouts
+ * in {@link HandlerTimeouts}.
  */
 export class Engine<T> implements ExclusiveConsumer, ContextHost {
   readonly topic: string;
@@ -142,46 +73,36 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   readonly #keyFn: KeyFn<T>;
   readonly #invoke: (ctx: RunContext<T>) => Promise<void> | void;
   readonly #emitter: Emitter<ConsumerEvents>;
-  readonly #keys = new Map<string, KeyState<T>>();
-  #ready: KeyState<T>[] = [];
-  #readyHead = 0;
-  #active = 0;
+  readonly #keys: KeyTable<T>;
+  readonly #scheduler: Scheduler<T>;
+  readonly #timeouts: HandlerTimeouts;
+  readonly #counts: Counts = {
+    processed: 0,
+    failed: 0,
+    retried: 0,
+    deadLettered: 0,
+    released: 0,
+    violations: 0,
+    keyMismatches: 0,
+    leasesLost: 0,
+    staleTokens: 0,
+  };
   #inFlight = 0;
+  /** Whether the subscription is paused because `maxInFlight` messages are unsettled. */
   #paused = false;
+  readonly #resumeAt: number;
   #state: ConsumerState = 'idle';
   #subscription: Subscription | undefined;
   #startPromise: Promise<void> | undefined;
   #stopPromise: Promise<StopReport> | undefined;
   #onIdle: (() => void) | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
-  readonly #resumeAt: number;
   readonly #checkKey: boolean;
   /** Whether the broker, not a lock, decides which consumer owns a key. */
   readonly #routed: boolean;
-
-  #processed = 0;
-  #failed = 0;
-  #retried = 0;
-  #deadLettered = 0;
-  #released = 0;
-  #violations = 0;
-  #keyMismatches = 0;
-  #leasesLost = 0;
-  #staleTokens = 0;
   /** Incremented when the transport reports that its deliveries so far are void. */
   #epoch = 0;
-  /** Sweep ticks since start: the coarse clock of handler timeouts. */
-  #tick = 0;
-  #sweepEveryMs = 1000;
-  #pumping = false;
-  /** Idle key states kept for reuse. */
-  readonly #pool: KeyState<T>[] = [];
   /** Whether someone listens to run durations: only then is the clock read per run. */
   #timed = false;
-  /** `shared-locked`: every run needs the key's lease. */
-  readonly #locked: boolean;
-  /** Broker-routed modes with a token source: every key needs a minted token. */
-  readonly #minting: boolean;
 
   constructor(topic: string, keyFn: KeyFn<T>, handler: Handler<T>, options: ResolvedOptions<T>) {
     this.topic = topic;
@@ -209,13 +130,30 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     });
     this.#resumeAt = Math.floor(options.maxInFlight / 2);
     this.#routed = options.mode === 'key-shared' || options.mode === 'failover';
-    this.#locked = options.mode === 'shared-locked';
-    this.#minting = !this.#locked && options.tokenSource !== undefined;
     this.#checkKey = options.checkPartitionKey && this.#routed;
+
+    const claimHost: ClaimHost = {
+      consumerName: options.consumerName,
+      leaseLost: (owner, error) => {
+        this.#counts.leasesLost += 1;
+        owner.current?.abort(error);
+        this.#emitter.emit('lease.lost', { key: owner.key, token: error.context.token as number, error });
+      },
+      reportError: (error, phase) => this.reportError(error, phase),
+    };
+    this.#keys = new KeyTable<T>(() => createClaim(options as ResolvedOptions<unknown>, claimHost));
+    this.#scheduler = new Scheduler<T>(options.maxConcurrency, {
+      drive: (ks) => this.#drive(ks),
+      drained: () => this.#onIdle?.(),
+    });
+    this.#timeouts = new HandlerTimeouts(options.handlerTimeoutMs, {
+      forEachRun: (visit) => {
+        for (const ks of this.#keys.values()) if (ks.current !== undefined) visit(ks.current as RunContext<unknown>);
+      },
+      stuck: (ctx, runningMs) => this.#emitter.emit('handler.stuck', { key: ctx.key, messageId: ctx.message.id, runningMs }),
+    });
     if (options.logger !== undefined) logConsumerEvents(this, options.logger, options.privacy, options.transport.name);
   }
-
-  // ---------------------------------------------------------------- public API
 
   on<E extends keyof ConsumerEvents>(event: E, listener: (payload: ConsumerEvents[E]) => void): () => void {
     const off = this.#emitter.on(event, listener);
@@ -229,28 +167,20 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   stats(): ConsumerStats {
     let lingering = 0;
     if (this.#options.lease.lingerMs > 0) {
-      for (const ks of this.#keys.values()) if (ks.lingering) lingering += 1;
+      for (const ks of this.#keys.values()) if (ks.phase === 'lingering') lingering += 1;
     }
     return {
+      ...this.#counts,
       state: this.#state,
       inFlight: this.#inFlight,
-      running: this.#active,
+      running: this.#scheduler.active,
       activeKeys: this.#keys.size - lingering,
       paused: this.#paused,
-      processed: this.#processed,
-      failed: this.#failed,
-      retried: this.#retried,
-      deadLettered: this.#deadLettered,
-      released: this.#released,
-      violations: this.#violations,
-      keyMismatches: this.#keyMismatches,
-      leasesLost: this.#leasesLost,
-      staleTokens: this.#staleTokens,
     };
   }
 
   start(): Promise<void> {
-    if (this.#state === 'stopping' || this.#state === 'stopped') {
+    if (this.#stopping) {
       return Promise.reject(new ConsumerStateError('A stopped consumer cannot be started again; create a new one', this.#state));
     }
     this.#startPromise ??= this.#start();
@@ -262,10 +192,8 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     return this.#stopPromise;
   }
 
-  // ---------------------------------------------------------------- ContextHost
-
   reportViolation(violation: Violation): void {
-    this.#violations += 1;
+    this.#counts.violations += 1;
     this.#emitter.emit('violation', violation);
   }
 
@@ -273,7 +201,10 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#emitter.emit('error', { error: toError(error), phase });
   }
 
-  // ---------------------------------------------------------------- lifecycle
+  /** Whether `stop()` was called: nothing new starts, nothing is retried. */
+  get #stopping(): boolean {
+    return this.#state === 'stopping' || this.#state === 'stopped';
+  }
 
   async #start(): Promise<void> {
     this.#state = 'starting';
@@ -300,7 +231,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         ...(o.nackRedeliveryDelayMs === undefined ? {} : { nackRedeliveryDelayMs: o.nackRedeliveryDelayMs }),
         onMessages: (batch) => this.#receive(batch),
         onError: (error) => this.reportError(error, 'transport'),
-        onDeliveriesLost: () => this.#deliveriesLost(),
+        onDeliveriesLost: () => this.#onConnectionLost(),
       });
     } catch (error) {
       this.#state = 'idle';
@@ -308,14 +239,10 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       throw error;
     }
     if (this.#state !== 'starting') return; // stop() was called meanwhile; it closes the subscription
+    // Deliveries may come before subscribe() resolves; a pause they asked for applies now.
+    if (this.#paused) this.#subscription.pause();
     this.#state = 'running';
-    if (o.handlerTimeoutMs > 0) {
-      // Timeouts are checked on a coarse clock (a tick every tenth of the timeout, 5 ms to 1 s) so
-      // that a run costs no clock read: a timeout fires between 1 and 1.1 times its value.
-      this.#sweepEveryMs = Math.min(1000, Math.max(5, Math.floor(o.handlerTimeoutMs / 10)));
-      this.#sweepTimer = setInterval(() => this.#sweep(), this.#sweepEveryMs);
-      this.#sweepTimer.unref();
-    }
+    this.#timeouts.start();
     this.#emitter.emit('consumer.started', { consumerName: this.consumerName });
   }
 
@@ -334,36 +261,29 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#state = 'stopping';
     this.#emitter.emit('consumer.stopping', { drain });
     this.#subscription?.pause();
-    const releasedBefore = this.#released;
+    const releasedBefore = this.#counts.released;
 
-    // Give back everything that has not started, so other consumers take it now.
-    this.#ready = [];
-    this.#readyHead = 0;
+    // Give back everything that has not started, so other consumers take it now. A running key
+    // (running its head, obtaining its claim, dead-lettering its head) keeps its head and finishes
+    // it; the others hold no slot and are given back whole.
+    this.#scheduler.clear();
     for (const ks of [...this.#keys.values()]) {
-      // A busy key without a timer is held by a driver (running, acquiring a lease, minting a
-      // token): it keeps its head and finishes it. Keys waiting on a timer (retry backoff, lease
-      // wait, linger) or in the ready queue hold no slot and are given back whole.
-      const driven = ks.busy && ks.timer === undefined;
-      ks.ready = false;
-      if (ks.timer !== undefined) {
-        clearTimeout(ks.timer);
-        ks.timer = undefined;
-        ks.busy = false;
-      }
-      for (const entry of ks.drain(driven)) this.#release(entry, ks.key, 'consumer stopping');
-      if (!driven) this.#retire(ks);
+      const running = ks.phase === 'running';
+      if (!running) ks.wake();
+      for (const entry of ks.drain(running)) this.#release(entry.delivery, ks.key, STOPPING);
+      if (!running) this.#retireKey(ks);
     }
     if (!drain) this.#abortRunning(new ConsumerStoppedError());
 
     let abandoned = 0;
-    if (this.#active > 0) {
+    if (this.#scheduler.active > 0) {
       const settled = await this.#waitIdle(timeoutMs);
       if (!settled) {
         this.#abortRunning(new ConsumerStoppedError(`Consumer stop timed out after ${timeoutMs} ms`));
-        abandoned = this.#active;
+        abandoned = this.#scheduler.active;
       }
     }
-    if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    this.#timeouts.stop();
     try {
       await this.#subscription?.close();
     } catch (error) {
@@ -371,7 +291,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     }
     this.#state = 'stopped';
     const report: StopReport = {
-      released: this.#released - releasedBefore,
+      released: this.#counts.released - releasedBefore,
       abandoned,
       durationMs: performance.now() - began,
     };
@@ -397,16 +317,15 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     for (const ks of this.#keys.values()) ks.current?.abort(reason);
   }
 
-  // ---------------------------------------------------------------- receive
-
+  /** Decode, key and queue each delivery; dead-letter what cannot be; pause above `maxInFlight`. */
   #receive(batch: readonly Delivery[]): void {
-    const accepting = this.#state === 'running' || this.#state === 'starting';
+    const stopping = this.#stopping;
     const { codec } = this.#options;
     for (let i = 0; i < batch.length; i++) {
       const delivery = batch[i] as Delivery;
       this.#inFlight += 1;
-      if (!accepting) {
-        this.#release(new Entry(delivery, undefined as T, this.#epoch), undefined, 'consumer stopping');
+      if (stopping) {
+        this.#release(delivery, undefined, STOPPING);
         continue;
       }
       let event: T;
@@ -435,186 +354,138 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         continue;
       }
       if (this.#checkKey && key !== delivery.partitionKey) {
-        this.#keyMismatches += 1;
+        this.#counts.keyMismatches += 1;
         this.#emitter.emit('key.mismatch', { key, partitionKey: delivery.partitionKey, messageId: delivery.id });
       }
-      this.#enqueue(key, new Entry(delivery, event, this.#epoch));
+      this.#enqueue(new Entry(key, delivery, event, this.#epoch));
     }
-    if (!this.#paused && this.#inFlight >= this.#options.maxInFlight && this.#state === 'running') {
+    if (!this.#paused && this.#inFlight >= this.#options.maxInFlight && !this.#stopping) {
       this.#paused = true;
       this.#subscription?.pause();
       this.#emitter.emit('transport.paused', { inFlight: this.#inFlight });
     }
   }
 
-  #enqueue(key: string, entry: Entry<T>): void {
-    let ks = this.#keys.get(key);
+  #enqueue(entry: Entry<T>): void {
+    let ks = this.#keys.get(entry.key);
     if (ks === undefined) {
-      ks = this.#pool.pop() ?? new KeyState<T>(key);
-      ks.key = key;
-      this.#keys.set(key, ks);
-      this.#mintOnArrival(ks);
+      ks = this.#keys.open(entry.key);
+      ks.claim?.arrived(entry.key);
     }
     ks.push(entry);
-    if (ks.lingering) {
-      ks.lingering = false;
-      if (ks.timer !== undefined) clearTimeout(ks.timer);
-      ks.timer = undefined;
-    }
-    if (!ks.busy && !ks.ready) this.#schedule(ks);
-  }
-
-  // ---------------------------------------------------------------- scheduling
-
-  #schedule(ks: KeyState<T>): void {
-    if (this.#active < this.#options.maxConcurrency) {
-      ks.busy = true;
-      this.#active += 1;
-      this.#run(ks);
-    } else {
-      ks.ready = true;
-      this.#ready.push(ks);
-    }
+    if (ks.phase === 'lingering') ks.wake();
+    if (ks.phase === 'idle') this.#scheduler.schedule(ks);
   }
 
   /**
-   * Hand freed slots to waiting keys. Not re-entrant: a key finishing synchronously inside the loop
-   * frees its slot for this same loop, instead of recursing once per key.
-   */
-  #pump(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    try {
-      while (this.#active < this.#options.maxConcurrency && this.#readyHead < this.#ready.length) {
-        const ks = this.#ready[this.#readyHead] as KeyState<T>;
-        this.#ready[this.#readyHead] = undefined as unknown as KeyState<T>;
-        this.#readyHead += 1;
-        ks.ready = false;
-        ks.busy = true;
-        this.#active += 1;
-        this.#run(ks);
-      }
-      if (this.#readyHead === this.#ready.length) {
-        this.#ready.length = 0;
-        this.#readyHead = 0;
-      } else if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
-        this.#ready = this.#ready.slice(this.#readyHead);
-        this.#readyHead = 0;
-      }
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  /** Give the slot back. The key stays busy if it has a timer (retry or lease wait). */
-  #yield(): void {
-    this.#active -= 1;
-    this.#pump();
-    if (this.#active === 0) this.#onIdle?.();
-  }
-
-  /**
-   * Runs a key's events one after another while it holds a slot. Synchronous: a handler's promise
+   * Run a key's events one after another while it holds a slot. Synchronous: a handler's promise
    * continues the loop from its callbacks, so an event costs no async frame of the engine's own.
    * Never throws: every failure becomes a retry, a dead letter or a release.
    */
-  #run(ks: KeyState<T>): void {
+  #drive(ks: KeyState<T>): void {
     for (;;) {
       const entry = ks.first;
-      if (entry === undefined || this.#state === 'stopping' || this.#state === 'stopped') {
-        this.#finish(ks);
+      if (entry === undefined || this.#stopping) {
+        this.#endTurn(ks);
         return;
       }
       if (entry.epoch !== this.#epoch) {
         // Its connection is gone: the broker already handed it to another consumer.
         ks.shift();
-        this.#forget(entry, ks.key);
+        this.#drop(entry);
         continue;
       }
-      if (this.#locked ? ks.held === undefined || ks.held.signal.aborted : this.#minting && ks.token === undefined) {
-        void this.#prepare(ks, entry);
-        return;
+      const claim = ks.claim;
+      let token: number | undefined;
+      let lockWaitMs = 0;
+      if (claim !== undefined) {
+        token = claim.token();
+        if (token === undefined) {
+          void this.#obtainClaim(ks, claim, entry);
+          return;
+        }
+        lockWaitMs = claim.takeWaitMs();
       }
 
       entry.attempt += 1;
-      const ctx = new RunContext<T>(
-        this,
-        ks.key,
-        entry.event,
-        entry.delivery,
-        entry.attempt,
-        this.#locked ? ks.held?.lease.token : ks.token,
-        ks.lockWaitMs,
-        this.#tick,
-        this.#timed ? performance.now() : 0,
-      );
+      const ctx = new RunContext<T>(this, {
+        key: ks.key,
+        event: entry.event,
+        message: entry.delivery,
+        attempt: entry.attempt,
+        fencingToken: token,
+        lockWaitMs,
+        startedTick: this.#timeouts.tick,
+        startedAt: this.#timed ? performance.now() : 0,
+      });
       ks.current = ctx;
-      ks.lockWaitMs = 0;
       let result: unknown;
       try {
         result = this.#invoke(ctx);
       } catch (thrown) {
-        if (this.#settleRun(ks, entry, ctx, thrown, true)) continue;
+        if (this.#afterRun(ks, entry, ctx, thrown, true)) continue;
         return;
       }
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
         (result as PromiseLike<void>).then(
           () => {
-            if (this.#settleRun(ks, entry, ctx, undefined, false)) this.#run(ks);
+            if (this.#afterRun(ks, entry, ctx, undefined, false)) this.#drive(ks);
           },
           (thrown: unknown) => {
-            if (this.#settleRun(ks, entry, ctx, thrown, true)) this.#run(ks);
+            if (this.#afterRun(ks, entry, ctx, thrown, true)) this.#drive(ks);
           },
         );
         return;
       }
-      if (!this.#settleRun(ks, entry, ctx, undefined, false)) return;
+      if (!this.#afterRun(ks, entry, ctx, undefined, false)) return;
     }
   }
 
-  /**
-   * The slow path before a run: acquire the key's lease (`shared-locked`) or wait for its token.
-   * Continues the key's run when ready.
-   */
-  async #prepare(ks: KeyState<T>, entry: Entry<T>): Promise<void> {
-    if (this.#locked) {
-      if (ks.held !== undefined) {
-        void ks.held.release();
-        ks.held = undefined;
-      }
-      if (await this.#acquire(ks)) this.#run(ks); // state may have changed while waiting
-      return;
-    }
-    const source = this.#options.tokenSource as FencingTokenSource;
-    let pending = ks.tokenPending;
-    ks.tokenPending = undefined;
+  /** The slow path before a run: obtain the key's claim, then go on driving the key, wait, or give it up. */
+  async #obtainClaim(ks: KeyState<T>, claim: Claim, entry: Entry<T>): Promise<void> {
+    let result: ObtainResult;
     try {
-      pending ??= source.nextToken(ks.key);
-      ks.token = await pending;
+      result = await claim.obtain(ks);
     } catch (error) {
       entry.attempt += 1;
-      if (!this.#fail(ks, entry, toError(error))) return;
+      if (this.#onFailure(ks, entry, toError(error))) this.#drive(ks);
+      return;
     }
-    this.#run(ks);
+    if (this.#stopping) {
+      this.#endTurn(ks);
+      return;
+    }
+    if (result.held) {
+      const acquired = result.acquired;
+      if (acquired !== undefined && this.#emitter.has('lease.acquired')) {
+        this.#emitter.emit('lease.acquired', { key: ks.key, token: acquired.token, waitMs: acquired.waitMs });
+      }
+      this.#drive(ks);
+    } else if (result.giveUp !== undefined) {
+      for (const given of ks.drain(false)) this.#release(given.delivery, ks.key, result.giveUp);
+      this.#endTurn(ks);
+    } else {
+      this.#suspend(ks, result.retryInMs);
+    }
   }
 
   /**
-   * A run ended. Acknowledge, retry, dead-letter or give the key back. Returns true when the same
+   * A run ended: acknowledge, retry, dead-letter or give the key back. Returns true when the same
    * key may run its next event now; false when the slot was handed on.
    */
-  #settleRun(ks: KeyState<T>, entry: Entry<T>, ctx: RunContext<T>, thrown: unknown, failed: boolean): boolean {
+  #afterRun(ks: KeyState<T>, entry: Entry<T>, ctx: RunContext<T>, thrown: unknown, failed: boolean): boolean {
     ks.current = undefined;
     let error = failed ? toError(thrown, { key: ks.key, messageId: entry.delivery.id }) : undefined;
     if (error === undefined && ctx.abortReason instanceof HandlerTimeoutError) error = ctx.abortReason;
     if (entry.epoch !== this.#epoch) {
       ks.shift();
-      this.#forget(entry, ks.key);
-      if (ctx.observed) ctx.settle({ action: 'release', error, reason: 'connection-lost' });
+      this.#drop(entry);
+      if (ctx.observed) ctx.reportOutcome({ action: 'release', error, reason: 'connection-lost' });
     } else if (error === undefined) {
       ks.shift();
       this.#ack(entry.delivery);
-      this.#processed += 1;
-      if (ctx.observed) ctx.settle(ACK);
+      this.#counts.processed += 1;
+      if (ctx.observed) ctx.reportOutcome(ACK);
       if (ctx.startedAt !== 0) {
         this.#emitter.emit('message.processed', {
           key: ks.key,
@@ -624,65 +495,54 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         });
       }
     } else if (isStaleTokenError(error)) {
-      if (ctx.observed) ctx.settle({ action: 'release', error, reason: 'stale-token' });
-      this.#claimLost(ks, error, ctx);
+      if (ctx.observed) ctx.reportOutcome({ action: 'release', error, reason: 'stale-token' });
+      this.#onStaleToken(ks, error, ctx);
       return false;
     } else {
-      return this.#fail(ks, entry, error, ctx);
+      return this.#onFailure(ks, entry, error, ctx);
     }
-    return this.#continue(ks);
+    return this.#proceed(ks);
   }
 
-  /** After an event: keep the slot for the key's next one, or hand it on. */
-  #continue(ks: KeyState<T>): boolean {
+  /** After an event: keep the slot for the key's next one (true), or hand it on. */
+  #proceed(ks: KeyState<T>): boolean {
     if (ks.size === 0) {
-      this.#finish(ks);
+      this.#endTurn(ks);
       return false;
     }
-    if (this.#readyHead < this.#ready.length) {
-      // Others wait for a slot: go to the back of the line (fairness across keys).
-      ks.busy = false;
-      ks.ready = true;
-      this.#ready.push(ks);
-      this.#yield();
+    if (this.#scheduler.contended) {
+      this.#scheduler.requeue(ks);
       return false;
     }
     return true;
   }
 
   /**
-   * A failed attempt of the key's head entry: schedule a retry (slot handed on), or give the entry
-   * up — released when stopping, else dead-lettered before the key's next event runs. Returns true
-   * when the key may run its next event now.
+   * A failed attempt of the key's head entry: retry it later, or give it up — released when
+   * stopping, else dead-lettered before the key's next event runs. Returns true when the key may
+   * run its next event now.
    */
-  #fail(ks: KeyState<T>, entry: Entry<T>, error: Error, ctx?: RunContext<T>): boolean {
-    if (!this.#failed_(ks, entry, error, ctx)) return false;
+  #onFailure(ks: KeyState<T>, entry: Entry<T>, error: Error, ctx?: RunContext<T>): boolean {
+    if (this.#retryLater(ks, entry, error, ctx)) return false;
     ks.shift();
-    if (this.#state !== 'running' && isRetriable(error)) {
-      if (ctx?.observed) ctx.settle({ action: 'release', error, reason: 'stopping' });
-      this.#release(entry, ks.key, 'consumer stopping');
-      return this.#continue(ks);
+    if (this.#stopping && isRetriable(error)) {
+      if (ctx?.observed) ctx.reportOutcome({ action: 'release', error, reason: 'stopping' });
+      this.#release(entry.delivery, ks.key, STOPPING);
+      return this.#proceed(ks);
     }
-    if (ctx?.observed) ctx.settle({ action: 'dead-letter', error });
+    if (ctx?.observed) ctx.reportOutcome({ action: 'dead-letter', error });
     void this.#deadLetter(entry.delivery, ks.key, error, entry.attempt).then(() => {
-      if (this.#continue(ks)) this.#run(ks);
+      if (this.#proceed(ks)) this.#drive(ks);
     });
     return false;
   }
 
-  /**
-   * Count a failed attempt. Returns true when the caller must give the entry up now (no retry);
-   * false when a retry was scheduled and the slot given back.
-   */
-  #failed_(ks: KeyState<T>, entry: Entry<T>, error: Error, ctx: RunContext<T> | undefined): boolean {
-    const r = this.#options.retry;
-    this.#failed += 1;
-    const retry = isRetriable(error) && entry.attempt < r.maxAttempts && this.#state === 'running';
-    let delay: number | undefined;
-    if (retry) {
-      const base = Math.min(r.maxDelayMs, r.initialDelayMs * r.factor ** (entry.attempt - 1));
-      delay = Math.round(base * (1 - r.jitter * Math.random()));
-    }
+  /** Count a failed attempt; when it may be retried, schedule the retry and return true. */
+  #retryLater(ks: KeyState<T>, entry: Entry<T>, error: Error, ctx: RunContext<T> | undefined): boolean {
+    const retry = this.#options.retry;
+    this.#counts.failed += 1;
+    const delay =
+      isRetriable(error) && entry.attempt < retry.maxAttempts && !this.#stopping ? backoffDelay(entry.attempt, retry) : undefined;
     this.#emitter.emit('message.failed', {
       key: ks.key,
       messageId: entry.delivery.id,
@@ -691,88 +551,46 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       retryInMs: delay,
       durationMs: ctx === undefined || ctx.startedAt === 0 ? undefined : performance.now() - ctx.startedAt,
     });
-    if (delay === undefined) return true;
-    this.#retried += 1;
-    if (ctx?.observed) ctx.settle({ action: 'retry', error, retryInMs: delay, nextAttempt: entry.attempt + 1 });
-    this.#wake(ks, delay);
-    return false;
+    if (delay === undefined) return false;
+    this.#counts.retried += 1;
+    if (ctx?.observed) ctx.reportOutcome({ action: 'retry', error, retryInMs: delay, nextAttempt: entry.attempt + 1 });
+    this.#suspend(ks, delay);
+    return true;
   }
 
-  /** Leave the slot; the key stays busy (its later events wait) and is scheduled again after `delayMs`. */
-  #wake(ks: KeyState<T>, delayMs: number): void {
-    ks.timer = setTimeout(() => {
-      ks.timer = undefined;
-      ks.busy = false;
-      if (this.#state === 'running') this.#schedule(ks);
-    }, delayMs);
-    this.#yield();
+  /** Give the slot back; the key waits, its later events behind its head, and is scheduled again after `delayMs`. */
+  #suspend(ks: KeyState<T>, delayMs: number): void {
+    ks.sleep('waiting', delayMs, () => {
+      if (!this.#stopping) this.#scheduler.schedule(ks);
+    });
+    this.#scheduler.free();
   }
 
-  /** The key has nothing left to run (or the consumer stops): free its slot and, if idle, its state. */
-  #finish(ks: KeyState<T>): void {
-    ks.busy = false;
-    if (ks.size > 0 && this.#state !== 'running') {
-      for (const entry of ks.drain(false)) this.#release(entry, ks.key, 'consumer stopping');
+  /** The key stops running: its slot goes back, and its state too when it has no events left. */
+  #endTurn(ks: KeyState<T>): void {
+    ks.phase = 'idle';
+    if (ks.size > 0 && this.#stopping) {
+      for (const entry of ks.drain(false)) this.#release(entry.delivery, ks.key, STOPPING);
     }
-    if (ks.size === 0) this.#retire(ks);
-    else this.#schedule(ks);
-    this.#yield();
+    if (ks.size === 0) this.#retireKey(ks);
+    else this.#scheduler.schedule(ks);
+    this.#scheduler.free();
   }
 
-  /** Drop an idle key's state, keeping its lease for `lingerMs` if configured. */
-  #retire(ks: KeyState<T>): void {
+  /** The key has no events: keep its lease for `lingerMs` if configured, else forget the key. */
+  #retireKey(ks: KeyState<T>): void {
     const linger = this.#options.lease.lingerMs;
-    if (ks.held !== undefined && linger > 0 && this.#state === 'running' && !ks.held.signal.aborted) {
-      ks.lingering = true;
-      ks.timer = setTimeout(() => {
-        ks.timer = undefined;
-        if (!ks.lingering) return;
-        this.#dropKey(ks);
-      }, linger);
+    if (linger > 0 && ks.claim?.canLinger() === true && !this.#stopping) {
+      ks.sleep('lingering', linger, () => this.#discardKey(ks));
       return;
     }
-    this.#dropKey(ks);
+    this.#discardKey(ks);
   }
 
-  #dropKey(ks: KeyState<T>): void {
-    ks.lingering = false;
-    if (ks.timer !== undefined) clearTimeout(ks.timer);
-    ks.timer = undefined;
-    if (ks.held !== undefined) {
-      void ks.held.release();
-      ks.held = undefined;
-    }
-    ks.token = undefined;
-    ks.tokenPending = undefined;
-    if (this.#keys.get(ks.key) === ks) {
-      this.#keys.delete(ks.key);
-      // Most keys hold one event: recycling their state saves an allocation per event.
-      if (this.#pool.length < KEY_POOL_SIZE && ks.size === 0 && !ks.busy && !ks.ready) {
-        ks.current = undefined;
-        ks.lockWaitStart = undefined;
-        ks.lockWaitMs = 0;
-        this.#pool.push(ks);
-      }
-    }
-  }
-
-  /**
-   * Broker-routed modes mint the key's token when its first message arrives, not when it gets a
-   * slot: the broker hands a key to a new owner after the old one received its messages, so
-   * arrival order is ownership order. Minting later would let a consumer that lost the key (still
-   * working through its queue) mint a newer token than the new owner's, and win.
-   */
-  #mintOnArrival(ks: KeyState<T>): void {
-    const source = this.#options.tokenSource;
-    if (source === undefined || this.#options.mode === 'shared-locked') return;
-    try {
-      const pending = source.nextToken(ks.key);
-      pending.catch(ignore); // awaited (and its error handled) when the key runs
-      ks.tokenPending = pending;
-    } catch (error) {
-      ks.tokenPending = Promise.reject(error);
-      ks.tokenPending.catch(ignore);
-    }
+  #discardKey(ks: KeyState<T>): void {
+    ks.wake();
+    ks.claim?.reset();
+    this.#keys.close(ks);
   }
 
   /**
@@ -780,9 +598,9 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
    * Give back every message of the key (the owner, or this consumer after the broker routes it
    * here again, runs them) instead of retrying with a token that can only be rejected again.
    */
-  #claimLost(ks: KeyState<T>, error: Error, ctx: RunContext<T>): void {
-    this.#staleTokens += 1;
-    this.#failed += 1;
+  #onStaleToken(ks: KeyState<T>, error: Error, ctx: RunContext<T>): void {
+    this.#counts.staleTokens += 1;
+    this.#counts.failed += 1;
     this.#emitter.emit('message.failed', {
       key: ks.key,
       messageId: ks.first?.delivery.id ?? '',
@@ -791,117 +609,37 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       retryInMs: undefined,
       durationMs: ctx.startedAt === 0 ? undefined : performance.now() - ctx.startedAt,
     });
-    for (const entry of ks.drain(false)) this.#release(entry, ks.key, STALE_REASON);
-    if (ks.held !== undefined) {
-      void ks.held.release();
-      ks.held = undefined;
-    }
-    ks.token = undefined;
-    ks.tokenPending = undefined;
-    this.#finish(ks);
+    for (const entry of ks.drain(false)) this.#release(entry.delivery, ks.key, STALE_REASON);
+    ks.claim?.reset();
+    this.#endTurn(ks);
   }
 
   /**
    * The transport lost the connection its deliveries came on: the broker already gives them to
-   * other consumers, and acknowledging them is no longer possible. Forget what has not started,
-   * tell running handlers to stop, and mint new tokens for whatever arrives next.
+   * other consumers, and acknowledging them is no longer possible. Drop what has not started, tell
+   * running handlers to stop, and let go of what the broker's routing gave (minted tokens).
    */
-  #deliveriesLost(): void {
+  #onConnectionLost(): void {
     this.#epoch += 1;
     const reason = new TransportError('Connection to the broker lost: its messages go to other consumers', {
       context: { consumerName: this.consumerName },
     });
     for (const ks of [...this.#keys.values()]) {
-      const driven = ks.busy && ks.timer === undefined;
       ks.current?.abort(reason);
-      ks.token = undefined;
-      ks.tokenPending = undefined;
-      if (ks.timer !== undefined && !ks.lingering) {
-        clearTimeout(ks.timer);
-        ks.timer = undefined;
-        ks.busy = false;
-      }
-      for (const entry of ks.drain(driven)) this.#forget(entry, ks.key);
-      if (!driven && !ks.ready) this.#retire(ks);
-    }
-    // Keys waiting in the ready queue have no entries left; their driver finishes them at once.
-  }
-
-  /** Settle an entry locally without touching the broker (it no longer accepts it). */
-  #forget(entry: Entry<T>, key: string): void {
-    this.#released += 1;
-    this.#settle();
-    if (this.#emitter.has('message.released')) {
-      this.#emitter.emit('message.released', { key, messageId: entry.delivery.id, reason: 'connection lost' });
+      ks.claim?.connectionLost();
+      const phase = ks.phase;
+      if (phase === 'lingering') continue; // no events, and its lease stays valid
+      if (phase === 'waiting') ks.wake();
+      for (const entry of ks.drain(phase === 'running')) this.#drop(entry);
+      // A key in the ready queue has no events left: it ends its turn as soon as it gets one.
+      if (phase !== 'running' && phase !== 'ready') this.#retireKey(ks);
     }
   }
 
-  // ---------------------------------------------------------------- leases
-
-  /**
-   * One attempt at the key's lease. Returns true when held. Otherwise the slot was given back and
-   * the key either waits for another attempt or had its events released.
-   */
-  async #acquire(ks: KeyState<T>): Promise<boolean> {
-    const o = this.#options;
-    const lock = o.lock;
-    if (lock === undefined) return true;
-    const now = performance.now();
-    ks.lockWaitStart ??= now;
-    let failure: unknown;
-    try {
-      const held = await holdLease(lock, ks.key, this.consumerName, {
-        ttlMs: o.lease.ttlMs,
-        onLost: (error) => {
-          this.#leasesLost += 1;
-          ks.current?.abort(error);
-          this.#emitter.emit('lease.lost', { key: ks.key, token: error.context.token as number, error });
-        },
-        onError: (error) => this.reportError(error, 'lease'),
-      });
-      if (held !== undefined) {
-        if (this.#state !== 'running') {
-          void held.release();
-          this.#finish(ks);
-          return false;
-        }
-        ks.held = held;
-        ks.lockWaitMs = performance.now() - (ks.lockWaitStart ?? now);
-        ks.lockWaitStart = undefined;
-        if (this.#emitter.has('lease.acquired')) {
-          this.#emitter.emit('lease.acquired', { key: ks.key, token: held.lease.token, waitMs: ks.lockWaitMs });
-        }
-        return true;
-      }
-    } catch (error) {
-      failure = error;
-      this.reportError(error, 'lease');
-    }
-    if (this.#state !== 'running') {
-      this.#finish(ks);
-      return false;
-    }
-    const waited = performance.now() - (ks.lockWaitStart ?? now);
-    if (o.lease.whenBusy === 'release' || waited >= o.lease.acquireTimeoutMs) {
-      const why =
-        o.lease.whenBusy === 'release'
-          ? 'key is locked by another consumer'
-          : new LockAcquireTimeoutError(ks.key, o.lease.acquireTimeoutMs, 0, failure).message;
-      ks.lockWaitStart = undefined;
-      for (const entry of ks.drain(false)) this.#release(entry, ks.key, why);
-      this.#finish(ks);
-      return false;
-    }
-    const delay = Math.min(o.lease.retryDelayMs * (0.5 + Math.random()), o.lease.acquireTimeoutMs - waited);
-    this.#wake(ks, Math.max(1, Math.round(delay)));
-    return false;
-  }
-
-  // ---------------------------------------------------------------- settling
-
+  /** A message left this consumer (acknowledged, released, dropped or dead-lettered). */
   #settle(): void {
     this.#inFlight -= 1;
-    if (this.#paused && this.#inFlight <= this.#resumeAt && this.#state === 'running') {
+    if (this.#paused && this.#inFlight <= this.#resumeAt && !this.#stopping) {
       this.#paused = false;
       this.#subscription?.resume();
       this.#emitter.emit('transport.resumed', { inFlight: this.#inFlight });
@@ -918,21 +656,31 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#settle();
   }
 
-  #release(entry: Entry<T>, key: string | undefined, reason: string): void {
+  /** Give a message back to the broker for redelivery. */
+  #release(delivery: Delivery, key: string | undefined, reason: string): void {
     // When stopping in a broker-routed mode, closing the subscription hands every unacknowledged
     // message over at once and in order; a negative ack would let the key move to another consumer
     // while its older messages wait out the nack delay, reordering them.
-    if (!this.#routed || this.#state === 'running') {
+    if (!this.#routed || !this.#stopping) {
       try {
-        entry.delivery.nack();
+        delivery.nack();
       } catch (error) {
         this.reportError(error, 'nack');
       }
     }
-    this.#released += 1;
+    this.#counts.released += 1;
     this.#settle();
     if (this.#emitter.has('message.released')) {
-      this.#emitter.emit('message.released', { key, messageId: entry.delivery.id, reason });
+      this.#emitter.emit('message.released', { key, messageId: delivery.id, reason });
+    }
+  }
+
+  /** Settle a message locally without the broker: its connection is gone, the broker took it back. */
+  #drop(entry: Entry<T>): void {
+    this.#counts.released += 1;
+    this.#settle();
+    if (this.#emitter.has('message.released')) {
+      this.#emitter.emit('message.released', { key: entry.key, messageId: entry.delivery.id, reason: 'connection lost' });
     }
   }
 
@@ -948,34 +696,11 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     } catch (dlqError) {
       // Never lost: the broker redelivers it, and the dead letter is tried again then.
       this.reportError(dlqError, 'dead-letter');
-      this.#release(new Entry(delivery, undefined as T, this.#epoch), key, 'dead-letter publish failed');
+      this.#release(delivery, key, 'dead-letter publish failed');
       return;
     }
-    this.#deadLettered += 1;
+    this.#counts.deadLettered += 1;
     this.#settle();
     this.#emitter.emit('message.dead-lettered', { key, messageId: delivery.id, error, attempts });
   }
-
-  // ---------------------------------------------------------------- timeouts
-
-  #sweep(): void {
-    this.#tick += 1;
-    const timeoutMs = this.#options.handlerTimeoutMs;
-    const every = this.#sweepEveryMs;
-    for (const ks of this.#keys.values()) {
-      const ctx = ks.current;
-      if (ctx === undefined) continue;
-      // Whole ticks elapsed since the run started, the partial first one not counted.
-      const runningMs = (this.#tick - ctx.startedTick - 1) * every;
-      if (runningMs < timeoutMs) continue;
-      if (ctx.abortReason === undefined) {
-        ctx.abort(new HandlerTimeoutError(ks.key, ctx.message.id, timeoutMs));
-      } else if (runningMs >= 2 * timeoutMs && !ctx.stuckReported) {
-        // Exclusivity before liveness: the key stays blocked until the handler settles.
-        ctx.stuckReported = true;
-        this.#emitter.emit('handler.stuck', { key: ks.key, messageId: ctx.message.id, runningMs });
-      }
-    }
-  }
-
 }
