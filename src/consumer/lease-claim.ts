@@ -7,6 +7,7 @@ import type { Claim, ClaimHost, ClaimOwner, ObtainResult } from './claim.js';
 import type { ResolvedOptions } from './options.js';
 
 const BUSY_ELSEWHERE = 'key is locked by another consumer';
+const HELD: ObtainResult = Object.freeze({ held: true });
 
 /**
  * @internal The lease of a key in `shared-locked` mode: acquired before a run, renewed while held,
@@ -29,7 +30,11 @@ export class LeaseClaim implements Claim {
 
   token(): number | undefined {
     const held = this.#held;
-    return held === undefined || held.signal.aborted ? undefined : held.lease.token;
+    // A run starts only on a lease that outlives the next scheduled renewal: on a busy event loop
+    // the renewal and the deadline timers fire late, and a lease can be nearly over, or over, before
+    // its signal says so.
+    if (held === undefined || held.signal.aborted || held.remainingMs() < this.#options.ttlMs / 3) return undefined;
+    return held.lease.token;
   }
 
   takeWaitMs(): number {
@@ -41,6 +46,8 @@ export class LeaseClaim implements Claim {
   arrived(): void {}
 
   async obtain(owner: ClaimOwner): Promise<ObtainResult> {
+    const current = this.#held;
+    if (current !== undefined && !current.signal.aborted && (await current.renew()) && this.#held === current) return HELD;
     this.#letGo();
     const o = this.#options;
     const waitStart = (this.#waitStart ??= performance.now());

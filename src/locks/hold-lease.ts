@@ -9,6 +9,14 @@ export interface HeldLease {
   readonly lease: Lease;
   /** Aborted with a `LockLostError` as soon as the lease is known or presumed lost. */
   readonly signal: AbortSignal;
+  /**
+   * Milliseconds until the lease is presumed lost, on the monotonic clock, measured now (0 once
+   * lost or released). Timers fire late on a busy event loop, so this can reach 0 before `signal`
+   * aborts: check it before starting work that needs the lease.
+   */
+  remainingMs(): number;
+  /** Renew now, without waiting for the next scheduled renewal. Resolves whether the lease is still held. */
+  renew(): Promise<boolean>;
   /** Stop renewing and release the lease. Never rejects; a failed release lets the lease expire. */
   release(): Promise<void>;
 }
@@ -98,7 +106,8 @@ class LeaseKeeper implements HeldLease {
   #validUntil: number;
   #renewTimer: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
-  #renewing = false;
+  /** The renewal in flight, if any. */
+  #renewal: Promise<void> | undefined;
   #done = false;
   #released = false;
 
@@ -108,12 +117,29 @@ class LeaseKeeper implements HeldLease {
     this.#options = options;
     this.#validUntil = sentAt + validityMs(lease.ttlMs);
     this.#armDeadline();
-    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(1, Math.floor(lease.ttlMs / 3)));
+    this.#renewTimer = setInterval(() => void this.#renewOnce(), Math.max(1, Math.floor(lease.ttlMs / 3)));
     this.#renewTimer.unref();
   }
 
   get signal(): AbortSignal {
     return this.#controller.signal;
+  }
+
+  remainingMs(): number {
+    return this.#done ? 0 : Math.max(0, this.#validUntil - performance.now());
+  }
+
+  renew(): Promise<boolean> {
+    if (this.#done) return Promise.resolve(false);
+    // A renewal whose reply never comes must not hold the caller past the lease's deadline.
+    return new Promise((resolve) => {
+      const onLost = (): void => resolve(false);
+      this.signal.addEventListener('abort', onLost, { once: true });
+      void this.#renewOnce().then(() => {
+        this.signal.removeEventListener('abort', onLost);
+        resolve(!this.#done);
+      });
+    });
   }
 
   async release(): Promise<void> {
@@ -129,9 +155,16 @@ class LeaseKeeper implements HeldLease {
     }
   }
 
+  /** One renewal at a time: a caller arriving while one is in flight shares it. */
+  #renewOnce(): Promise<void> {
+    if (this.#done) return Promise.resolve();
+    this.#renewal ??= this.#renew().finally(() => {
+      this.#renewal = undefined;
+    });
+    return this.#renewal;
+  }
+
   async #renew(): Promise<void> {
-    if (this.#done || this.#renewing) return;
-    this.#renewing = true;
     const sentAt = performance.now();
     try {
       const extended = await this.#lock.extend(this.lease, this.lease.ttlMs);
@@ -145,8 +178,6 @@ class LeaseKeeper implements HeldLease {
     } catch (error) {
       // The store may be briefly unreachable; the deadline timer decides when the lease is presumed lost.
       this.#options.onError?.(error);
-    } finally {
-      this.#renewing = false;
     }
   }
 
