@@ -13,6 +13,7 @@ export type {
   HandlerContext,
   KeyFn,
   LeaseOptions,
+  Middleware,
   RetryOptions,
   RunOutcome,
   StopOptions,
@@ -50,7 +51,6 @@ export type { Fence, FencedRecord, FencedStore, PutOptions } from './fencing/typ
 export { MemoryFencedStore } from './fencing/memory.js';
 export { updateFenced } from './fencing/update.js';
 
-export type { Middleware } from './middleware/types.js';
 export { compose } from './middleware/compose.js';
 export { exclusivityCounter } from './middleware/exclusivity-counter/index.js';
 export type { ExclusivityCounterOptions } from './middleware/exclusivity-counter/index.js';
@@ -60,5 +60,7 @@ export { MemoryCounterStore } from './middleware/exclusivity-counter/memory-stor
 export { createProducer } from './producer.js';
 export type { Producer, ProducerMessage, ProducerMiddleware, ProducerOptions, SendOptions } from './producer.js';
 
-export { consoleLogger, hashKey, silentLogger } from './logging.js';
-export type { ConsoleLoggerOptions, LogFields, LogLevel, Logger, TelemetryPrivacy } from './logging.js';
+export { consoleLogger, silentLogger } from './logging/logger.js';
+export type { ConsoleLoggerOptions, LogFields, LogLevel, Logger } from './logging/logger.js';
+export { hashKey } from './logging/privacy.js';
+export type { TelemetryPrivacy } from './logging/privacy.js';

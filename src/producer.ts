@@ -1,8 +1,8 @@
 import { jsonCodec, type Codec } from './codecs/index.js';
 import { ConsumerStateError } from './errors/consumer-state-error.js';
 import { KeyExtractionError } from './errors/key-extraction-error.js';
-import { ExclusiveConsumerError } from './errors/base.js';
 import { ConfigurationError } from './errors/configuration-error.js';
+import { chain } from './internal/chain.js';
 import { adapterOption, functionArgument, stringOption } from './internal/validate.js';
 import { memoryTransport } from './transports/memory/index.js';
 import type { TopicProducer, Transport } from './transports/types.js';
@@ -66,7 +66,7 @@ export interface Producer<T> {
  * broker-routed modes route by.
  */
 export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
-  const topic = stringOption('topic', options.topic, '');
+  const topic = stringOption('topic', options.topic);
   functionArgument('key', options.key);
   if (options.transport !== undefined) adapterOption('transport', options.transport, ['createProducer']);
   if (options.codec !== undefined) adapterOption('codec', options.codec, ['encode']);
@@ -81,6 +81,11 @@ export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
   let opened: Promise<TopicProducer> | undefined;
   let closed = false;
   const open = (): Promise<TopicProducer> => (opened ??= transport.createProducer(topic));
+  const publish = chain<ProducerMessage<T>, string>(
+    middleware,
+    async (message) => (await open()).send({ data: message.data, partitionKey: message.key, properties: message.properties }),
+    'Producer middleware',
+  );
 
   return {
     topic,
@@ -98,36 +103,7 @@ export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
           ...(sendOptions.properties === undefined ? {} : { properties: sendOptions.properties }),
         });
       }
-      const message: ProducerMessage<T> = {
-        topic,
-        event,
-        key,
-        data: codec.encode(event),
-        properties: { ...sendOptions.properties },
-      };
-      const publish = async (): Promise<string> => {
-        const producer = await open();
-        return producer.send({ data: message.data, partitionKey: key, properties: message.properties });
-      };
-      let index = -1;
-      const dispatch = (i: number): Promise<string> => {
-        if (i <= index) {
-          // Publishing twice would duplicate the event.
-          const name = middleware[i - 1]?.name || 'anonymous';
-          return Promise.reject(
-            new ExclusiveConsumerError(`Producer middleware "${name}" called next() more than once`, 'EC_MIDDLEWARE', false),
-          );
-        }
-        index = i;
-        const fn = middleware[i];
-        if (fn === undefined) return publish();
-        try {
-          return Promise.resolve(fn(message, () => dispatch(i + 1)));
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      };
-      return dispatch(0);
+      return publish({ topic, event, key, data: codec.encode(event), properties: { ...sendOptions.properties } });
     },
     async flush() {
       if (opened !== undefined) await (await opened).flush();

@@ -22,7 +22,7 @@ import {
   type HandlerContext,
   type Middleware,
 } from '../../src/index.js';
-import { consoleLogger } from '../../src/logging.js';
+import { consoleLogger } from '../../src/index.js';
 import { MetricNames, createTracedProducer, hashKey, instrumentConsumer, tracing } from '../../src/otel/index.js';
 import { PlainStore, decisionEngine, type ShopperState } from '../decision-engine/decision.js';
 import { makeWorkload, type ShopperEvent } from '../decision-engine/workload.js';

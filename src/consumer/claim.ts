@@ -1,8 +1,4 @@
 import type { LockLostError } from '../errors/lock-lost-error.js';
-import type { FencingTokenSource, Lock } from '../locks/types.js';
-import { LeaseClaim } from './lease-claim.js';
-import { TokenClaim } from './token-claim.js';
-import type { ResolvedOptions } from './options.js';
 
 /** @internal The key a claim is for, and its run to abort when the claim is lost. */
 export interface ClaimOwner {
@@ -49,11 +45,4 @@ export interface Claim {
   connectionLost(): void;
   /** Let the claim go: release the lease, forget the token. */
   reset(): void;
-}
-
-/** @internal The claim of one key state, or `undefined` in modes whose runs need none. */
-export function createClaim(options: ResolvedOptions<unknown>, host: ClaimHost): Claim | undefined {
-  if (options.mode === 'shared-locked') return new LeaseClaim(options.lock as Lock, options.lease, host);
-  if (options.tokenSource !== undefined) return new TokenClaim(options.tokenSource as FencingTokenSource);
-  return undefined;
 }

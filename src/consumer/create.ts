@@ -29,7 +29,7 @@ export function createExclusiveConsumer<T = unknown>(
   handler: Handler<T>,
   options?: ExclusiveConsumerOptions<T>,
 ): ExclusiveConsumer {
-  stringOption('topic', topic, '');
+  stringOption('topic', topic);
   functionArgument('keyFn', keyFn);
   functionArgument('handler', handler);
   return new Engine<T>(topic, keyFn, handler, resolveOptions(options));

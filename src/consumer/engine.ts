@@ -9,18 +9,20 @@ import { TransportError } from '../errors/transport-error.js';
 import { isRetriable, toError } from '../errors/classify.js';
 import { backoffDelay } from '../internal/backoff.js';
 import { Emitter } from '../internal/emitter.js';
-import { logConsumerEvents } from '../logging.js';
 import { compose } from '../middleware/compose.js';
 import { defaultDeadLetterTopic } from '../transports/dead-letter.js';
 import type { Delivery, Subscription, SubscriptionType } from '../transports/types.js';
-import { createClaim, type Claim, type ClaimHost, type ObtainResult } from './claim.js';
+import type { Claim, ClaimHost, ObtainResult } from './claim.js';
 import { RunContext, type ContextHost } from './context.js';
 import { Entry } from './entry.js';
+import { logConsumerEvents } from './log-events.js';
 import type { KeyState } from './key-state.js';
 import { KeyTable } from './key-table.js';
+import { LeaseClaim } from './lease-claim.js';
 import type { ResolvedOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
 import { HandlerTimeouts } from './timeouts.js';
+import { TokenClaim } from './token-claim.js';
 import type {
   ConsumerEvents,
   ConsumerInfo,
@@ -141,7 +143,14 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       },
       reportError: (error, phase) => this.reportError(error, phase),
     };
-    this.#keys = new KeyTable<T>(() => createClaim(options as ResolvedOptions<unknown>, claimHost));
+    const { lock, tokenSource } = options;
+    this.#keys = new KeyTable<T>(
+      options.mode === 'shared-locked' && lock !== undefined
+        ? () => new LeaseClaim(lock, options.lease, claimHost)
+        : tokenSource !== undefined
+          ? () => new TokenClaim(tokenSource)
+          : () => undefined,
+    );
     this.#scheduler = new Scheduler<T>(options.maxConcurrency, {
       drive: (ks) => this.#drive(ks),
       drained: () => this.#onIdle?.(),

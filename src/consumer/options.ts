@@ -6,15 +6,16 @@ import {
   adapterOption,
   integerOption,
   numberOption,
+  objectOption,
   oneOfOption,
   stringOption,
 } from '../internal/validate.js';
-import { resolvePrivacy, silentLogger, type Logger, type ResolvedPrivacy } from '../logging.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
+import { resolvePrivacy, type ResolvedPrivacy } from '../logging/privacy.js';
 import type { FencingTokenSource, Lock } from '../locks/types.js';
-import type { Middleware } from '../middleware/types.js';
 import { memoryTransport } from '../transports/memory/index.js';
 import type { InitialPosition, Transport } from '../transports/types.js';
-import type { ConsumerMode, ExclusiveConsumerOptions } from './types.js';
+import type { ConsumerMode, ExclusiveConsumerOptions, Middleware } from './types.js';
 
 /** Defaults of {@link ExclusiveConsumerOptions}, frozen. */
 export const defaults = Object.freeze({
@@ -74,14 +75,6 @@ export interface ResolvedOptions<T> {
   /** Undefined when silent, so that nothing listens for log lines. */
   readonly logger: Logger | undefined;
   readonly privacy: ResolvedPrivacy;
-}
-
-function objectOption(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigurationError(option, 'an object', value);
-  }
-  return value as Record<string, unknown>;
 }
 
 /** @internal Validate `options` and apply defaults; throws `ConfigurationError` naming the option. */
@@ -151,7 +144,7 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
     },
     tokenSource: o.tokenSource,
     middleware: o.middleware ?? [],
-    deadLetterTopic: deadLetter.topic === undefined ? undefined : stringOption('deadLetter.topic', deadLetter.topic, ''),
+    deadLetterTopic: deadLetter.topic === undefined ? undefined : stringOption('deadLetter.topic', deadLetter.topic),
     maxRedeliverCount:
       deadLetter.maxRedeliverCount === undefined
         ? undefined

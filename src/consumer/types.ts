@@ -1,8 +1,8 @@
 import type { Codec } from '../codecs/index.js';
 import type { Fence } from '../fencing/types.js';
-import type { Logger, TelemetryPrivacy } from '../logging.js';
+import type { Logger } from '../logging/logger.js';
+import type { TelemetryPrivacy } from '../logging/privacy.js';
 import type { FencingTokenSource, Lock } from '../locks/types.js';
-import type { Middleware } from '../middleware/types.js';
 import type { InitialPosition, MessageMeta, Transport } from '../transports/types.js';
 
 /**
@@ -22,6 +22,13 @@ export type KeyFn<T> = (event: T, message: MessageMeta) => string;
 
 /** Handles one event. Resolve to acknowledge; throw to retry (or dead-letter when retries run out). */
 export type Handler<T> = (event: T, ctx: HandlerContext<T>) => Promise<void> | void;
+
+/**
+ * Runs around every handler run: `(ctx, next) => Promise<void>`. Call `next()` once to run the rest
+ * of the chain and the handler; throwing fails the attempt like a handler error. Middleware is
+ * built by option factories that return named functions (e.g. `exclusivityCounter({ … })`).
+ */
+export type Middleware<T = unknown> = (ctx: HandlerContext<T>, next: () => Promise<void>) => Promise<void>;
 
 /** A violation of per-key exclusivity, as detected by the counter middleware or another detector. */
 export interface Violation {

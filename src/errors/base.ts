@@ -10,6 +10,12 @@ export interface ExclusiveConsumerErrorOptions {
   readonly cause?: unknown;
   /** Plain-data fields describing where the error happened. */
   readonly context?: ErrorContext;
+  /**
+   * The message is composed by the library from fixed words and numbers only (no key, payload,
+   * driver text or user text), so telemetry may show it whatever the privacy settings.
+   * @default false
+   */
+  readonly safeMessage?: boolean;
 }
 
 /**
@@ -26,6 +32,8 @@ export class ExclusiveConsumerError extends Error {
   readonly retriable: boolean;
   /** Plain-data fields describing where the error happened. */
   readonly context: ErrorContext;
+  /** Whether the message holds only the library's own words and numbers (see the constructor option). */
+  readonly safeMessage: boolean;
 
   constructor(
     message: string,
@@ -38,6 +46,7 @@ export class ExclusiveConsumerError extends Error {
     this.code = code;
     this.retriable = retriable;
     this.context = options.context ?? {};
+    this.safeMessage = options.safeMessage ?? false;
   }
 }
 

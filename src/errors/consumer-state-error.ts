@@ -5,7 +5,7 @@ export class ConsumerStateError extends ExclusiveConsumerError {
   static readonly code = 'EC_STATE';
 
   constructor(message: string, state: string) {
-    super(message, ConsumerStateError.code, false, { context: { state } });
+    super(message, ConsumerStateError.code, false, { context: { state }, safeMessage: true });
   }
 }
 

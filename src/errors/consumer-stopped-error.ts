@@ -9,7 +9,7 @@ export class ConsumerStoppedError extends ExclusiveConsumerError {
   static readonly code = 'EC_STOPPED';
 
   constructor(message = 'Consumer is stopping') {
-    super(message, ConsumerStoppedError.code, true);
+    super(message, ConsumerStoppedError.code, true, { safeMessage: true });
   }
 }
 

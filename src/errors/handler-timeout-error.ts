@@ -11,6 +11,7 @@ export class HandlerTimeoutError extends ExclusiveConsumerError {
   constructor(key: string, messageId: string, timeoutMs: number) {
     super(`Handler exceeded ${timeoutMs} ms`, HandlerTimeoutError.code, true, {
       context: { key, messageId, timeoutMs },
+      safeMessage: true,
     });
   }
 }

@@ -9,7 +9,7 @@ export class LockAcquireTimeoutError extends ExclusiveConsumerError {
       `Could not acquire the lease within ${timeoutMs} ms (${attempts} attempts)`,
       LockAcquireTimeoutError.code,
       true,
-      { cause, context: { key, timeoutMs, attempts } },
+      { cause, context: { key, timeoutMs, attempts }, safeMessage: true },
     );
   }
 }

@@ -13,6 +13,7 @@ export class LockLostError extends ExclusiveConsumerError {
     super(`Lease on key lost (token ${token}): ${why}`, LockLostError.code, true, {
       cause,
       context: { key, token },
+      safeMessage: true,
     });
   }
 }

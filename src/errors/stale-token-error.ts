@@ -18,7 +18,7 @@ export class StaleTokenError extends ExclusiveConsumerError {
         (token === currentToken ? ' (same token, different owner)' : ''),
       StaleTokenError.code,
       false,
-      { context: { key, token, currentToken, owner } },
+      { context: { key, token, currentToken, owner }, safeMessage: true },
     );
     this.token = token;
     this.currentToken = currentToken;

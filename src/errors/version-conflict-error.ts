@@ -9,7 +9,7 @@ export class VersionConflictError extends ExclusiveConsumerError {
       `Fenced write expected version ${expected}, found ${actual}`,
       VersionConflictError.code,
       true,
-      { context: { key, expected, actual } },
+      { context: { key, expected, actual }, safeMessage: true },
     );
   }
 }

@@ -19,22 +19,31 @@ export function numberOption(option: string, value: unknown, fallback: number, m
   return value;
 }
 
-/** @internal `value` if it is a non-empty string (or `fallback` when undefined). */
-export function stringOption(option: string, value: unknown, fallback: string): string {
-  if (value === undefined) return fallback;
+/** @internal `value` if it is a non-empty string (or `fallback` when undefined; required without one). */
+export function stringOption(option: string, value: unknown, fallback?: string): string {
+  if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'string' || value.length === 0) {
     throw new ConfigurationError(option, 'a non-empty string', value);
   }
   return value;
 }
 
-/** @internal `value` if it is one of `choices` (or `fallback` when undefined). */
-export function oneOfOption<C extends string>(option: string, value: unknown, fallback: C, choices: readonly C[]): C {
-  if (value === undefined) return fallback;
+/** @internal `value` if it is one of `choices` (or `fallback` when undefined; required without one). */
+export function oneOfOption<C extends string>(option: string, value: unknown, fallback: C | undefined, choices: readonly C[]): C {
+  if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
     throw new ConfigurationError(option, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
   }
   return value as C;
+}
+
+/** @internal `value` if it is a plain object (or `{}` when undefined). */
+export function objectOption(option: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigurationError(option, 'an object', value);
+  }
+  return value as Record<string, unknown>;
 }
 
 /** @internal Throws unless `value` is a function. */

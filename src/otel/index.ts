@@ -22,5 +22,5 @@ export type { ConsumerMetricsOptions } from './metrics.js';
 export { propertiesGetter, propertiesSetter } from './propagation.js';
 export { MetricAttributes, MetricNames, SpanAttributes, SpanEvents } from './semconv.js';
 export type { Propagator } from './shared.js';
-export { hashKey } from '../logging.js';
-export type { TelemetryPrivacy } from '../logging.js';
+export { hashKey } from '../logging/privacy.js';
+export type { TelemetryPrivacy } from '../logging/privacy.js';

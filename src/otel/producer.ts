@@ -9,7 +9,8 @@ import {
   type Span,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { resolvePrivacy, silentLogger, type Logger, type TelemetryPrivacy } from '../logging.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
+import { resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
 import { createProducer, type Producer, type ProducerMessage, type ProducerMiddleware, type ProducerOptions } from '../producer.js';
 import { propertiesGetter, propertiesSetter } from './propagation.js';
 import {

@@ -1,5 +1,5 @@
 import { SpanStatusCode, propagation, trace, type Span, type TextMapPropagator, type Tracer, type TracerProvider } from '@opentelemetry/api';
-import { safeError, type ResolvedPrivacy } from '../logging.js';
+import { safeError, type ResolvedPrivacy } from '../logging/privacy.js';
 import { ATTR_ERROR_TYPE } from './semconv.js';
 
 /** Name of the tracer and meter (the instrumentation scope). */

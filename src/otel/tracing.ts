@@ -11,8 +11,8 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { HandlerContext, RunOutcome } from '../consumer/types.js';
-import { resolvePrivacy, type TelemetryPrivacy } from '../logging.js';
-import type { Middleware } from '../middleware/types.js';
+import { resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
+import type { Middleware } from '../consumer/types.js';
 import { propertiesGetter } from './propagation.js';
 import {
   ATTR_ERROR_TYPE,

@@ -1,4 +1,4 @@
-import type { Middleware } from '../middleware/types.js';
+import type { Middleware } from '../consumer/types.js';
 
 /** One handler run, as recorded. Times are microseconds on the machine's monotonic clock. */
 export interface RunRecord {

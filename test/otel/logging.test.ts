@@ -11,7 +11,7 @@ import {
   type Handler,
   type MemoryBroker,
 } from '../../src/index.js';
-import { consoleLogger, hashKey, silentLogger, type LogFields, type Logger, type LogLevel } from '../../src/logging.js';
+import { consoleLogger, hashKey, silentLogger, type LogFields, type Logger, type LogLevel } from '../../src/index.js';
 import { publishEvents, publishRaw, sleep, topicName, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
 const { consumers, setup: fresh } = resourcesPerTest();

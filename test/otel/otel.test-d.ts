@@ -2,8 +2,7 @@ import type { Span } from '@opentelemetry/api';
 import { describe, expectTypeOf, it } from 'vitest';
 import { createExclusiveConsumer, type HandlerContext, type Middleware, type Producer } from '../../src/index.js';
 import type { RunOutcome } from '../../src/consumer/types.js';
-import type { Logger } from '../../src/logging.js';
-import { consoleLogger } from '../../src/logging.js';
+import { consoleLogger, type Logger } from '../../src/index.js';
 import {
   createTracedProducer,
   hashKey,

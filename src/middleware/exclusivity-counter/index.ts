@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Violation } from '../../consumer/types.js';
 import { adapterOption } from '../../internal/validate.js';
-import type { Middleware } from '../types.js';
+import type { Middleware } from '../../consumer/types.js';
 import { MemoryCounterStore } from './memory-store.js';
 import type { CounterStore } from './types.js';
 
