@@ -2,6 +2,7 @@ export { createExclusiveConsumer } from './consumer/create.js';
 export { defaults } from './consumer/options.js';
 export type {
   ConsumerEvents,
+  ConsumerHealth,
   ConsumerInfo,
   ConsumerMode,
   ConsumerState,

@@ -54,3 +54,65 @@ describe('argument and option validation', () => {
     expect((rejection as { retriable: boolean }).retriable).toBe(false);
   });
 });
+
+describe('privacy of dead-letter reasons', () => {
+  it('by default a foreign error message stays out of the dead letter; its type and the library’s own messages go in', async () => {
+    const { MemoryBroker, DeadLetterProperties, defaultDeadLetterTopic, NonRetriableError } = await import('../src/index.js');
+    const broker = new MemoryBroker();
+    try {
+      const topic = 'privacy-dlq';
+      const c = createExclusiveConsumer<{ n: number }>(
+        topic,
+        () => 'shopper-42',
+        (e) => {
+          if (e.n === 1) throw new NonRetriableError('card 4111 of shopper-42 declined');
+        },
+        { transport: broker.transport(), initialPosition: 'earliest' },
+      );
+      await c.start();
+      const encoder = new TextEncoder();
+      broker.publish(topic, { data: encoder.encode('{"n":1}'), partitionKey: 'shopper-42' });
+      broker.publish(topic, { data: encoder.encode('{not json'), partitionKey: 'shopper-42' });
+      const deadline = Date.now() + 5000;
+      while (c.stats().deadLettered < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await c.stop();
+      const letters = broker.peek(defaultDeadLetterTopic(topic, 'exclusive-consumer'));
+      const reasons = letters.map((l) => l.properties[DeadLetterProperties.reason]);
+      expect(reasons.sort()).toEqual(['DecodeError', 'NonRetriableError']);
+      expect(letters.map((l) => l.properties[DeadLetterProperties.code]).sort()).toEqual(['EC_DECODE', 'EC_NON_RETRIABLE']);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe('unknown option names', () => {
+  it('a misspelt option is a ConfigurationError with a suggestion, at any depth', () => {
+    const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+      [{ maxConcurency: 5 }, 'maxConcurency', /did you mean `maxConcurrency`\?/],
+      [{ retry: { maxAttempt: 2 } }, 'retry.maxAttempt', /did you mean `retry\.maxAttempts`\?/],
+      [{ lease: { ttl: 5 } }, 'lease.ttl', /Unknown option `lease\.ttl`/],
+      [{ privacy: { key: 'raw' } }, 'privacy.key', /did you mean `privacy\.keys`\?/],
+      [{ zzzzzzzz: 1 }, 'zzzzzzzz', /Known options: transport, mode/],
+    ];
+    for (const [options, option, message] of cases) {
+      let thrown: unknown;
+      try {
+        createExclusiveConsumer('t', () => 'k', () => undefined, options as never);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(configurationError(option)(thrown), option).toBe(true);
+      expect((thrown as Error).message).toMatch(message);
+    }
+  });
+
+  it('a lock with a token source, or a lock in shared mode, is refused; a lock in key-shared and failover is accepted', async () => {
+    const { MemoryLock } = await import('../src/index.js');
+    const lock = new MemoryLock();
+    expect(() => createExclusiveConsumer('t', () => 'k', () => undefined, { lock, tokenSource: lock })).toThrowError(/tokenSource/);
+    expect(() => createExclusiveConsumer('t', () => 'k', () => undefined, { mode: 'shared', lock })).toThrowError(/shared-locked/);
+    expect(() => createExclusiveConsumer('t', () => 'k', () => undefined, { mode: 'key-shared', lock })).not.toThrow();
+    expect(() => createExclusiveConsumer('t', () => 'k', () => undefined, { mode: 'failover', lock })).not.toThrow();
+  });
+});

@@ -7,8 +7,9 @@ import { KeyExtractionError } from '../errors/key-extraction-error.js';
 import { isStaleTokenError } from '../errors/stale-token-error.js';
 import { TransportError } from '../errors/transport-error.js';
 import { isRetriable, toError } from '../errors/classify.js';
-import { backoffDelay } from '../internal/backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../internal/backoff.js';
 import { Emitter } from '../internal/emitter.js';
+import { safeError } from '../logging/privacy.js';
 import { compose } from '../middleware/compose.js';
 import { defaultDeadLetterTopic } from '../transports/dead-letter.js';
 import type { Delivery, Subscription, SubscriptionType } from '../transports/types.js';
@@ -25,6 +26,7 @@ import { HandlerTimeouts } from './timeouts.js';
 import { TokenClaim } from './token-claim.js';
 import type {
   ConsumerEvents,
+  ConsumerHealth,
   ConsumerInfo,
   ConsumerMode,
   ConsumerState,
@@ -50,6 +52,8 @@ let sharedModeWarned = false;
 const ACK: RunOutcome = Object.freeze({ action: 'ack' });
 const STOPPING = 'consumer stopping';
 const STALE_REASON = 'fencing token is stale: another consumer owns the key';
+/** Between attempts of the first subscription while the broker cannot be reached. */
+const START_RETRY: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 });
 
 /** The cumulative counters of {@link ConsumerStats}. */
 type Counts = {
@@ -92,6 +96,9 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #inFlight = 0;
   /** Whether the subscription is paused because `maxInFlight` messages are unsettled. */
   #paused = false;
+  /** Whether `pause()` paused it. */
+  #pausedByUser = false;
+  #lastError: ConsumerHealth['lastError'];
   readonly #resumeAt: number;
   #state: ConsumerState = 'idle';
   #subscription: Subscription | undefined;
@@ -145,7 +152,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     };
     const { lock, tokenSource } = options;
     this.#keys = new KeyTable<T>(
-      options.mode === 'shared-locked' && lock !== undefined
+      lock !== undefined
         ? () => new LeaseClaim(lock, options.lease, claimHost)
         : tokenSource !== undefined
           ? () => new TokenClaim(tokenSource)
@@ -188,6 +195,36 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     };
   }
 
+  pause(): void {
+    if (this.#pausedByUser || this.#stopping) return;
+    this.#pausedByUser = true;
+    if (!this.#paused) this.#subscription?.pause();
+  }
+
+  resume(): void {
+    if (!this.#pausedByUser || this.#stopping) return;
+    this.#pausedByUser = false;
+    if (!this.#paused) this.#subscription?.resume();
+  }
+
+  health(): ConsumerHealth {
+    let oldest = Infinity;
+    for (const ks of this.#keys.values()) {
+      for (let entry = ks.first; entry !== undefined; entry = entry.next) if (entry.receivedAt < oldest) oldest = entry.receivedAt;
+    }
+    const subscribed = this.#state === 'running' && this.#subscription !== undefined;
+    return {
+      state: this.#state,
+      connected: subscribed && this.#subscription?.connected !== false,
+      paused: this.#pausedByUser,
+      backpressure: this.#paused,
+      inFlight: this.#inFlight,
+      running: this.#scheduler.active,
+      oldestUnsettledMs: oldest === Infinity ? 0 : Math.max(0, performance.now() - oldest),
+      lastError: this.#lastError,
+    };
+  }
+
   start(): Promise<void> {
     if (this.#stopping) {
       return Promise.reject(new ConsumerStateError('A stopped consumer cannot be started again; create a new one', this.#state));
@@ -207,7 +244,10 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   }
 
   reportError(error: unknown, phase: string): void {
-    this.#emitter.emit('error', { error: toError(error), phase });
+    const err = toError(error);
+    const safe = safeError(err, this.#options.privacy);
+    this.#lastError = Object.freeze({ phase, type: safe.type, code: safe.code, message: safe.message, at: new Date() });
+    this.#emitter.emit('error', { error: err, phase });
   }
 
   /** Whether `stop()` was called: nothing new starts, nothing is retried. */
@@ -228,7 +268,47 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       }
     }
     try {
-      this.#subscription = await o.transport.subscribe({
+      this.#subscription = await this.#subscribe();
+    } catch (error) {
+      this.#state = 'idle';
+      this.#startPromise = undefined;
+      throw error;
+    }
+    if (this.#state !== 'starting') return; // stop() was called meanwhile; it closes the subscription
+    // Deliveries may come before subscribe() resolves; a pause asked for meanwhile applies now.
+    if (this.#paused || this.#pausedByUser) this.#subscription.pause();
+    this.#state = 'running';
+    this.#timeouts.start();
+    this.#emitter.emit('consumer.started', { consumerName: this.consumerName });
+  }
+
+  /** Subscribe, trying again with backoff for up to `startTimeoutMs` while the failure is retriable. */
+  async #subscribe(): Promise<Subscription> {
+    const o = this.#options;
+    const began = performance.now();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#subscribeOnce();
+      } catch (error) {
+        const waited = performance.now() - began;
+        if (!isRetriable(error) || this.#state !== 'starting' || waited >= o.startTimeoutMs) {
+          if (attempt === 1 || !isRetriable(error)) throw error;
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new TransportError(`Could not subscribe to ${this.topic} in ${Math.round(waited)} ms (${attempt} attempts): ${reason}`, {
+            cause: error,
+            context: { topic: this.topic, attempts: attempt },
+          });
+        }
+        this.reportError(error, 'start');
+        const delay = Math.min(backoffDelay(attempt, START_RETRY), Math.max(1, o.startTimeoutMs - waited));
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  #subscribeOnce(): Promise<Subscription> {
+    const o = this.#options;
+    return o.transport.subscribe({
         topic: this.topic,
         subscription: o.subscription,
         consumerName: o.consumerName,
@@ -242,17 +322,6 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         onError: (error) => this.reportError(error, 'transport'),
         onDeliveriesLost: () => this.#onConnectionLost(),
       });
-    } catch (error) {
-      this.#state = 'idle';
-      this.#startPromise = undefined;
-      throw error;
-    }
-    if (this.#state !== 'starting') return; // stop() was called meanwhile; it closes the subscription
-    // Deliveries may come before subscribe() resolves; a pause they asked for applies now.
-    if (this.#paused) this.#subscription.pause();
-    this.#state = 'running';
-    this.#timeouts.start();
-    this.#emitter.emit('consumer.started', { consumerName: this.consumerName });
   }
 
   async #stop(options: StopOptions): Promise<StopReport> {
@@ -330,6 +399,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #receive(batch: readonly Delivery[]): void {
     const stopping = this.#stopping;
     const { codec } = this.#options;
+    const receivedAt = performance.now();
     for (let i = 0; i < batch.length; i++) {
       const delivery = batch[i] as Delivery;
       this.#inFlight += 1;
@@ -366,11 +436,11 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         this.#counts.keyMismatches += 1;
         this.#emitter.emit('key.mismatch', { key, partitionKey: delivery.partitionKey, messageId: delivery.id });
       }
-      this.#enqueue(new Entry(key, delivery, event, this.#epoch));
+      this.#enqueue(new Entry(key, delivery, event, this.#epoch, receivedAt));
     }
     if (!this.#paused && this.#inFlight >= this.#options.maxInFlight && !this.#stopping) {
       this.#paused = true;
-      this.#subscription?.pause();
+      if (!this.#pausedByUser) this.#subscription?.pause();
       this.#emitter.emit('transport.paused', { inFlight: this.#inFlight });
     }
   }
@@ -650,7 +720,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#inFlight -= 1;
     if (this.#paused && this.#inFlight <= this.#resumeAt && !this.#stopping) {
       this.#paused = false;
-      this.#subscription?.resume();
+      if (!this.#pausedByUser) this.#subscription?.resume();
       this.#emitter.emit('transport.resumed', { inFlight: this.#inFlight });
     }
   }
@@ -694,11 +764,12 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   }
 
   async #deadLetter(delivery: Delivery, key: string | undefined, error: Error, attempts: number): Promise<void> {
-    const { code } = error as { code?: unknown };
+    const safe = safeError(error, this.#options.privacy, key);
     try {
       await delivery.deadLetter({
-        code: typeof code === 'string' ? code : error.name,
-        message: error.message,
+        code: safe.code ?? safe.type,
+        // The dead-letter topic is telemetry too: a foreign message may quote the payload.
+        message: safe.message ?? safe.type,
         attempts,
         consumerName: this.consumerName,
       });

@@ -11,5 +11,7 @@ export class Entry<T> {
     readonly event: T,
     /** The connection epoch it arrived in; a lost connection makes it void. */
     readonly epoch: number,
+    /** `performance.now()` when its batch arrived. */
+    readonly receivedAt: number,
   ) {}
 }

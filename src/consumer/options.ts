@@ -5,17 +5,18 @@ import { ConfigurationError } from '../errors/configuration-error.js';
 import {
   adapterOption,
   integerOption,
+  knownOptions,
   numberOption,
   objectOption,
   oneOfOption,
   stringOption,
 } from '../internal/validate.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
-import { resolvePrivacy, type ResolvedPrivacy } from '../logging/privacy.js';
+import { PRIVACY_OPTIONS, resolvePrivacy, type ResolvedPrivacy } from '../logging/privacy.js';
 import type { FencingTokenSource, Lock } from '../locks/types.js';
 import { memoryTransport } from '../transports/memory/index.js';
 import type { InitialPosition, Transport } from '../transports/types.js';
-import type { ConsumerMode, ExclusiveConsumerOptions, Middleware } from './types.js';
+import type { ConsumerMode, DeadLetterOptions, ExclusiveConsumerOptions, LeaseOptions, Middleware, RetryOptions } from './types.js';
 
 /** Defaults of {@link ExclusiveConsumerOptions}, frozen. */
 export const defaults = Object.freeze({
@@ -26,6 +27,7 @@ export const defaults = Object.freeze({
   maxInFlight: 1000,
   handlerTimeoutMs: 30_000,
   stopTimeoutMs: 30_000,
+  startTimeoutMs: 30_000,
   checkPartitionKey: true,
   retry: Object.freeze({ maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 10_000, factor: 2, jitter: 0.5 }),
   lease: Object.freeze({
@@ -39,6 +41,37 @@ export const defaults = Object.freeze({
 
 const MODES: readonly ConsumerMode[] = ['key-shared', 'failover', 'shared-locked', 'shared'];
 
+/** Every option's name, for the unknown-name check (a `satisfies` keeps it in step with the type). */
+const OPTION_NAMES = [
+  'transport',
+  'mode',
+  'subscription',
+  'consumerName',
+  'initialPosition',
+  'codec',
+  'maxConcurrency',
+  'maxInFlight',
+  'handlerTimeoutMs',
+  'retry',
+  'lock',
+  'lease',
+  'tokenSource',
+  'middleware',
+  'checkPartitionKey',
+  'stopTimeoutMs',
+  'startTimeoutMs',
+  'deadLetter',
+  'nackRedeliveryDelayMs',
+  'logger',
+  'privacy',
+] as const satisfies readonly (keyof ExclusiveConsumerOptions<unknown>)[];
+/** Fails to compile when an option has no name in the list above. */
+const everyOptionNamed: [Exclude<keyof ExclusiveConsumerOptions<unknown>, (typeof OPTION_NAMES)[number]>] extends [never] ? true : never = true;
+void everyOptionNamed;
+const RETRY_NAMES = ['maxAttempts', 'initialDelayMs', 'maxDelayMs', 'factor', 'jitter'] as const satisfies readonly (keyof RetryOptions)[];
+const LEASE_NAMES = ['ttlMs', 'whenBusy', 'acquireTimeoutMs', 'retryDelayMs', 'lingerMs'] as const satisfies readonly (keyof LeaseOptions)[];
+const DEAD_LETTER_NAMES = ['topic', 'maxRedeliverCount'] as const satisfies readonly (keyof DeadLetterOptions)[];
+
 /** @internal Options with every default applied. */
 export interface ResolvedOptions<T> {
   readonly transport: Transport;
@@ -51,6 +84,7 @@ export interface ResolvedOptions<T> {
   readonly maxInFlight: number;
   readonly handlerTimeoutMs: number;
   readonly stopTimeoutMs: number;
+  readonly startTimeoutMs: number;
   readonly checkPartitionKey: boolean;
   readonly retry: {
     readonly maxAttempts: number;
@@ -80,6 +114,7 @@ export interface ResolvedOptions<T> {
 /** @internal Validate `options` and apply defaults; throws `ConfigurationError` naming the option. */
 export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefined): ResolvedOptions<T> {
   const o = objectOption('options', options) as ExclusiveConsumerOptions<T> & Record<string, unknown>;
+  knownOptions(o, OPTION_NAMES);
   const mode = oneOfOption('mode', o.mode, defaults.mode, MODES);
 
   if (o.transport !== undefined) adapterOption('transport', o.transport, ['subscribe', 'createProducer']);
@@ -88,6 +123,12 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
   if (o.tokenSource !== undefined) adapterOption('tokenSource', o.tokenSource, ['nextToken']);
   if (mode === 'shared-locked' && o.lock === undefined) {
     throw new ConfigurationError('lock', "a Lock in 'shared-locked' mode (e.g. new MemoryLock() or a Redis lock)", o.lock);
+  }
+  if (mode === 'shared' && o.lock !== undefined) {
+    throw new ConfigurationError('lock', "absent in 'shared' mode: Shared with a lock is mode 'shared-locked'", o.lock);
+  }
+  if (o.lock !== undefined && o.tokenSource !== undefined) {
+    throw new ConfigurationError('tokenSource', "absent when a `lock` is given: the lock's lease mints the fencing token", o.tokenSource);
   }
   if (o.middleware !== undefined) {
     if (!Array.isArray(o.middleware)) throw new ConfigurationError('middleware', 'an array of functions', o.middleware);
@@ -101,8 +142,12 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
   }
 
   const retry = objectOption('retry', o.retry);
+  knownOptions(retry, RETRY_NAMES, 'retry.');
   const lease = objectOption('lease', o.lease);
+  knownOptions(lease, LEASE_NAMES, 'lease.');
   const deadLetter = objectOption('deadLetter', o.deadLetter);
+  knownOptions(deadLetter, DEAD_LETTER_NAMES, 'deadLetter.');
+  if (typeof o.privacy === 'object' && o.privacy !== null) knownOptions(o.privacy, PRIVACY_OPTIONS, 'privacy.');
   const maxInFlight = integerOption('maxInFlight', o.maxInFlight, defaults.maxInFlight, 1);
   const retryInitial = integerOption('retry.initialDelayMs', retry.initialDelayMs, defaults.retry.initialDelayMs, 0);
   const retryMax = integerOption('retry.maxDelayMs', retry.maxDelayMs, Math.max(defaults.retry.maxDelayMs, retryInitial), 0);
@@ -126,6 +171,7 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
     maxInFlight,
     handlerTimeoutMs: integerOption('handlerTimeoutMs', o.handlerTimeoutMs, defaults.handlerTimeoutMs, 0),
     stopTimeoutMs: integerOption('stopTimeoutMs', o.stopTimeoutMs, defaults.stopTimeoutMs, 0),
+    startTimeoutMs: integerOption('startTimeoutMs', o.startTimeoutMs, defaults.startTimeoutMs, 0),
     checkPartitionKey: o.checkPartitionKey ?? defaults.checkPartitionKey,
     retry: {
       maxAttempts: integerOption('retry.maxAttempts', retry.maxAttempts, defaults.retry.maxAttempts, 1),

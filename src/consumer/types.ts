@@ -200,10 +200,20 @@ export interface ExclusiveConsumerOptions<T> {
   /** Abort `ctx.signal` and count a failure after this long; 0 disables. @default 30_000 */
   readonly handlerTimeoutMs?: number;
   readonly retry?: RetryOptions;
-  /** Required in `shared-locked` mode; ignored otherwise. */
+  /**
+   * A lease lock per key. Required in `shared-locked`, where it is what makes runs exclusive. In
+   * `key-shared` and `failover` it makes exclusivity *strict*: the broker routes each key, and a run
+   * starts only under the key's lease, so the windows in which the broker hands a key to a new
+   * consumer while the old one still runs it (a dropped connection, a Failover switch) close for
+   * every side effect, not only for fenced writes — at one lease round trip per burst of a key.
+   * The lease's token is `ctx.fencingToken`. Not allowed in `shared` (that is `shared-locked`).
+   */
   readonly lock?: Lock;
   readonly lease?: LeaseOptions;
-  /** Per-key fencing tokens in `key-shared`/`failover`/`shared` modes. */
+  /**
+   * Per-key fencing tokens in `key-shared`, `failover` and `shared` without a `lock` (a lock's
+   * lease mints its own token, so both together are refused).
+   */
   readonly tokenSource?: FencingTokenSource;
   /** Runs around each handler run, outermost first. */
   readonly middleware?: readonly Middleware<T>[];
@@ -215,6 +225,14 @@ export interface ExclusiveConsumerOptions<T> {
   readonly checkPartitionKey?: boolean;
   /** Default `timeoutMs` of `stop()`. @default 30_000 */
   readonly stopTimeoutMs?: number;
+  /**
+   * How long `start()` keeps trying to subscribe while the broker cannot be reached (a retriable
+   * error such as a refused connection), with backoff from 100 ms doubling to 5 s; then it rejects
+   * with a `TransportError` carrying the last failure. A non-retriable error (a refused subscription
+   * type, bad credentials) rejects at once. 0 tries once.
+   * @default 30_000
+   */
+  readonly startTimeoutMs?: number;
   /** Where messages go when the library gives up on them. */
   readonly deadLetter?: DeadLetterOptions;
   /**
@@ -348,6 +366,30 @@ export interface ConsumerEvents {
   error: { readonly error: Error; readonly phase: string };
 }
 
+/** What a service's readiness and liveness probes need to know of a consumer. */
+export interface ConsumerHealth {
+  readonly state: ConsumerState;
+  /**
+   * Subscribed, and the transport's connection is up (transports that cannot tell count as
+   * connected while subscribed).
+   */
+  readonly connected: boolean;
+  /** Paused by `pause()`. */
+  readonly paused: boolean;
+  /** Paused because `maxInFlight` messages are unsettled (resumes by itself). */
+  readonly backpressure: boolean;
+  /** Received and not yet settled. */
+  readonly inFlight: number;
+  /** Handler runs in progress. */
+  readonly running: number;
+  /** How long the oldest message received and not yet settled has been here; 0 when none. */
+  readonly oldestUnsettledMs: number;
+  /** The last `error` event, if any: phase, error type and code, and the message where privacy allows. */
+  readonly lastError:
+    | { readonly phase: string; readonly type: string; readonly code: string | undefined; readonly message: string | undefined; readonly at: Date }
+    | undefined;
+}
+
 /** A running exclusive consumer. */
 export interface ExclusiveConsumer {
   readonly topic: string;
@@ -359,8 +401,17 @@ export interface ExclusiveConsumer {
   start(): Promise<void>;
   /** Stop receiving, finish or abort running handlers, release the rest, close. Idempotent. */
   stop(options?: StopOptions): Promise<StopReport>;
+  /**
+   * Stop taking new messages from the broker; what was received keeps running, in order. For a
+   * service that must shed load or wait for a dependency. Idempotent.
+   */
+  pause(): void;
+  /** Take messages again after `pause()` (backpressure still applies). Idempotent. */
+  resume(): void;
   /** A snapshot of the live counters. */
   stats(): ConsumerStats;
+  /** A snapshot for readiness and liveness probes. */
+  health(): ConsumerHealth;
   /** Listen to a lifecycle event; returns a function that removes the listener. */
   on<E extends keyof ConsumerEvents>(event: E, listener: (payload: ConsumerEvents[E]) => void): () => void;
 }

@@ -8,9 +8,12 @@ export class ConfigurationError extends ExclusiveConsumerError {
   /** The value that was passed. */
   readonly value: unknown;
 
-  constructor(option: string, expected: string, value: unknown) {
+  /**
+   * @param message replaces the default `Expected \`<option>\` to be <expected>, got <value>`
+   */
+  constructor(option: string, expected: string, value: unknown, message?: string) {
     super(
-      `Expected \`${option}\` to be ${expected}, got ${describe(value)}`,
+      message ?? `Expected \`${option}\` to be ${expected}, got ${describe(value)}`,
       ConfigurationError.code,
       false,
       { context: { option } },

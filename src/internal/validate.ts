@@ -62,3 +62,48 @@ export function adapterOption(option: string, value: unknown, methods: readonly 
     }
   }
 }
+
+/** Edit distance of two short strings (option names), for suggestions. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/**
+ * @internal Throws a `ConfigurationError` for the first own property of `value` not in `known`,
+ * suggesting the closest known name: from JavaScript, a misspelt option would otherwise be ignored
+ * in silence. `prefix` is the dotted path of `value` (`'retry.'`), empty at the top.
+ */
+export function knownOptions(value: object, known: readonly string[], prefix = ''): void {
+  for (const name of Object.keys(value)) {
+    if (known.includes(name)) continue;
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const candidate of known) {
+      const d = distance(name.toLowerCase(), candidate.toLowerCase());
+      if (d < bestDistance) {
+        best = candidate;
+        bestDistance = d;
+      }
+    }
+    const hint =
+      best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3))
+        ? `; did you mean \`${prefix}${best}\`?`
+        : `. Known options${prefix === '' ? '' : ` of \`${prefix.slice(0, -1)}\``}: ${known.join(', ')}`;
+    throw new ConfigurationError(
+      `${prefix}${name}`,
+      'a known option',
+      (value as Record<string, unknown>)[name],
+      `Unknown option \`${prefix}${name}\`${hint}`,
+    );
+  }
+}

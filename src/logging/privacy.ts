@@ -32,6 +32,9 @@ export interface TelemetryPrivacy {
   readonly errorMessages?: boolean;
 }
 
+/** @internal The fields of {@link TelemetryPrivacy}. */
+export const PRIVACY_OPTIONS = ['keys', 'keySalt', 'errorMessages'] as const satisfies readonly (keyof TelemetryPrivacy)[];
+
 /**
  * A 16-hex-digit (64-bit) hash of `key`: HMAC-SHA-256 with `salt`, or SHA-256 without. What
  * telemetry carries instead of a key by default; compute it to find a key's spans and log lines.
@@ -94,7 +97,10 @@ export interface SafeError {
   readonly code: string | undefined;
   /** The message when it may be shown, with the raw key replaced by its label. */
   readonly message: string | undefined;
-  /** The stack without its first line (which repeats the message) unless the message may be shown. */
+  /**
+   * The stack without its first line (which repeats the message) unless the message may be shown.
+   * Computed when read.
+   */
   readonly stack: string | undefined;
 }
 
@@ -121,18 +127,17 @@ export function safeError(error: Error, privacy: ResolvedPrivacy, key?: string):
     plain || key === undefined || key.length === 0 || privacy.raw
       ? text
       : text.replace(new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(key)}(?![\\p{L}\\p{N}_])`, 'gu'), privacy.label(key));
-  let stack: string | undefined;
-  if (typeof error.stack === 'string') {
-    if (showMessage) stack = redact(error.stack);
-    else {
-      const newline = error.stack.indexOf('\n    at ');
-      stack = newline < 0 ? undefined : `${type}${error.stack.slice(newline)}`;
-    }
-  }
   return {
     type,
     code: typeof code === 'string' ? code : undefined,
     message: showMessage && typeof error.message === 'string' ? redact(error.message) : undefined,
-    stack,
+    // Formatting a stack costs (source maps make it milliseconds): only when someone reads it.
+    get stack(): string | undefined {
+      const raw: unknown = error.stack;
+      if (typeof raw !== 'string') return undefined;
+      if (showMessage) return redact(raw);
+      const newline = raw.indexOf('\n    at ');
+      return newline < 0 ? undefined : `${type}${raw.slice(newline)}`;
+    },
   };
 }

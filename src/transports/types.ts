@@ -108,6 +108,11 @@ export interface SubscribeOptions {
 
 /** An open subscription of one consumer. */
 export interface Subscription {
+  /**
+   * Whether the connection deliveries come on is up. Optional: a transport that cannot tell leaves
+   * it out, and counts as connected while subscribed.
+   */
+  readonly connected?: boolean;
   /** Stop delivering until `resume()` (backpressure). Idempotent. */
   pause(): void;
   /** Deliver again after `pause()`. Idempotent. */

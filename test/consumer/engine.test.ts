@@ -155,9 +155,15 @@ describe('engine: failures', () => {
 
   it('dead-letters after the last attempt with the reason, and acknowledges it', async () => {
     const { broker, topic } = setup();
-    const c = consumer(broker, topic, () => {
-      throw new Error('always broken');
-    });
+    // The reason quotes a foreign error's message only where privacy allows it.
+    const c = consumer(
+      broker,
+      topic,
+      () => {
+        throw new Error('always broken');
+      },
+      { privacy: { errorMessages: true } },
+    );
     const dead: string[] = [];
     c.on('message.dead-lettered', (e) => dead.push(e.messageId));
     await c.start();
@@ -216,7 +222,7 @@ describe('engine: failures', () => {
       () => {
         handled += 1;
       },
-      { transport: broker.transport(), initialPosition: 'earliest' },
+      { transport: broker.transport(), initialPosition: 'earliest', privacy: { errorMessages: true } },
     );
     consumers.push(c);
     await c.start();

@@ -51,7 +51,7 @@ describe.skipIf(skip !== undefined)('three generations on a live Pulsar broker (
           if (event.fail === true) throw new Error(`handler refuses ${event.seq}`);
           await sleep(1 + (event.seq % 4));
         },
-        {},
+        { privacy: { errorMessages: true } },
         'gen',
         webUrl,
       );
