@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../errors/configuration-error.js';
-import { adapterOption, integerOption, oneOfOption, stringOption } from '../../internal/validate.js';
+import { adapterOption, integerOption, oneOfOption } from '../../internal/validate.js';
+import { booleanOption, nameOption, objectOption } from '../validate.js';
 import type { PulsarClientLike, PulsarCompressionType, PulsarHashingScheme } from './client.js';
 
 /** How the transport's receive loop pulls messages out of the client. */
@@ -124,23 +125,6 @@ export interface ResolvedClientOptions {
 
 const HASHING_SCHEMES: readonly PulsarHashingScheme[] = ['JavaStringHash', 'Murmur3_32Hash', 'BoostHash'];
 const COMPRESSION_TYPES: readonly PulsarCompressionType[] = ['None', 'Zlib', 'LZ4', 'ZSTD', 'SNAPPY'];
-
-function objectOption(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigurationError(option, 'an object', value);
-  return value as Record<string, unknown>;
-}
-
-function booleanOption(option: string, value: unknown): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw new ConfigurationError(option, 'a boolean', value);
-  return value;
-}
-
-function nameOption(option: string, value: unknown, fallback: string): string {
-  const s = stringOption(option, value, fallback);
-  if (s.includes('/')) throw new ConfigurationError(option, 'a name without "/"', value);
-  return s;
-}
 
 /** @internal Validate and apply defaults; throws `ConfigurationError` naming the option. */
 export function resolveClientOptions(options: PulsarClientTransportOptions): ResolvedClientOptions {

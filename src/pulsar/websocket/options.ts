@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../../errors/configuration-error.js';
 import type { BackoffPolicy } from '../../internal/backoff.js';
 import { integerOption, stringOption } from '../../internal/validate.js';
+import { nameOption } from '../validate.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** Reconnection backoff of the WebSocket transport. */
@@ -162,16 +163,11 @@ export function resolveWebSocketOptions(options: PulsarWebSocketOptions): Resolv
   if (options.webSocket !== undefined && typeof options.webSocket !== 'function') {
     throw new ConfigurationError('webSocket', 'a ws-compatible WebSocket class', options.webSocket);
   }
-  const name = (option: string, value: unknown, fallback: string): string => {
-    const s = stringOption(option, value, fallback);
-    if (s.includes('/')) throw new ConfigurationError(option, 'a name without "/"', value);
-    return s;
-  };
   return Object.freeze({
     wsBase,
     httpBase,
-    tenant: name('tenant', options.tenant, 'public'),
-    namespace: name('namespace', options.namespace, 'default'),
+    tenant: nameOption('tenant', options.tenant, 'public'),
+    namespace: nameOption('namespace', options.namespace, 'default'),
     headers: requestHeaders(options.token, options.headers),
     reconnect: Object.freeze({ initialDelayMs, maxDelayMs, factor: 2, jitter: 0.5 }),
     pingIntervalMs: integerOption('pingIntervalMs', options.pingIntervalMs, 30_000, 0),
