@@ -3,13 +3,7 @@ import type { OutgoingMessage, SubscribeOptions, Subscription, TopicProducer } f
 import { validateSubscribeOptions } from '../transports/validate.js';
 import type { PulsarSubscription, SubscriptionHost } from './consumer-base.js';
 import { resolveTopic, type PulsarTopicName } from './topic.js';
-
-/** @internal The resolved options every Pulsar transport has. */
-export interface PulsarTransportOptions {
-  readonly tenant: string;
-  readonly namespace: string;
-  readonly deadLetterSubscription: string | false | undefined;
-}
+import type { ResolvedPulsarTransportOptions } from './transport-options.js';
 
 /**
  * @internal What both Pulsar transports share: topic naming, the subscriptions and producers they
@@ -17,7 +11,7 @@ export interface PulsarTransportOptions {
  * the subscriptions that retain dead letters, each created once. Subclasses open consumers,
  * producers and those subscriptions over their protocol.
  */
-export abstract class PulsarTransport<O extends PulsarTransportOptions, P extends TopicProducer> implements SubscriptionHost {
+export abstract class PulsarTransport<O extends ResolvedPulsarTransportOptions, P extends TopicProducer> implements SubscriptionHost {
   readonly options: O;
   /** Producers opened and not closed yet; a subclass adds each one and removes it when it closes. */
   protected readonly producers = new Set<P>();
