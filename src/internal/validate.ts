@@ -46,6 +46,22 @@ export function objectOption(option: string, value: unknown): Record<string, unk
   return value as Record<string, unknown>;
 }
 
+/** @internal `value` if it is a boolean; `undefined` stays undefined, so that a client's own default applies. */
+export function booleanOption(option: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw new ConfigurationError(option, 'a boolean', value);
+  return value;
+}
+
+/**
+ * @internal `value` if it is a non-empty string without `/` (or `fallback` when undefined): one
+ * segment of a path-like name, such as a Pulsar tenant or namespace.
+ */
+export function nameOption(option: string, value: unknown, fallback: string): string {
+  const name = stringOption(option, value, fallback);
+  if (name.includes('/')) throw new ConfigurationError(option, 'a name without "/"', value);
+  return name;
+}
+
 /** @internal Throws unless `value` is a function. */
 export function functionArgument(option: string, value: unknown): void {
   if (typeof value !== 'function') throw new ConfigurationError(option, 'a function', value);

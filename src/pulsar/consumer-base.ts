@@ -2,9 +2,15 @@ import { TransportError } from '../errors/transport-error.js';
 import { deadLetterMessage } from '../transports/dead-letter.js';
 import type { DeadLetterReason, Delivery, OutgoingMessage, SubscribeOptions, Subscription } from '../transports/types.js';
 import type { PulsarTopicName } from './topic.js';
+import type { ResolvedPulsarTransportOptions } from './transport-options.js';
 
-/** @internal What a subscription needs from its transport, whichever protocol it speaks. */
-export interface SubscriptionHost {
+/**
+ * @internal What a subscription needs from its transport, whichever protocol it speaks; a
+ * transport whose subscriptions need more extends it.
+ */
+export interface ConsumerHost<O extends ResolvedPulsarTransportOptions = ResolvedPulsarTransportOptions> {
+  /** The transport's options, with defaults applied. */
+  readonly options: O;
   /** Publish to a dead-letter topic (creating its retaining subscription first); resolves once stored. */
   deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void>;
   /** The subscription closed; forget it. */
@@ -86,7 +92,7 @@ export abstract class PulsarDelivery<S extends PulsarSubscription = PulsarSubscr
  * their dead letters go, the pause/resume/close lifecycle, and how they report to the engine.
  * Subclasses connect, receive and keep at most `limit` deliveries unsettled.
  */
-export abstract class PulsarSubscription<H extends SubscriptionHost = SubscriptionHost> implements Subscription {
+export abstract class PulsarSubscription<H extends ConsumerHost = ConsumerHost> implements Subscription {
   protected readonly host: H;
   protected readonly options: SubscribeOptions;
   protected readonly topic: PulsarTopicName;

@@ -1,14 +1,21 @@
 import { TransportError } from '../errors/transport-error.js';
-import type { OutgoingMessage, SubscribeOptions, Subscription, TopicProducer } from '../transports/types.js';
+import type { OutgoingMessage, SubscribeOptions, Subscription, TopicProducer, Transport } from '../transports/types.js';
 import { validateSubscribeOptions } from '../transports/validate.js';
-import type { PulsarSubscription, SubscriptionHost } from './consumer-base.js';
+import type { ConsumerHost, PulsarSubscription } from './consumer-base.js';
 import { resolveTopic, type PulsarTopicName } from './topic.js';
+import type { ResolvedPulsarTransportOptions } from './transport-options.js';
 
-/** @internal The resolved options every Pulsar transport has. */
-export interface PulsarTransportOptions {
-  readonly tenant: string;
-  readonly namespace: string;
-  readonly deadLetterSubscription: string | false | undefined;
+/**
+ * A {@link Transport} over Apache Pulsar, with the topic naming it applies: what
+ * {@link PulsarWebSocketTransport} and {@link PulsarClientTransport} have in common.
+ */
+export interface PulsarTransport extends Transport {
+  /** `'pulsar-ws'` or `'pulsar-client'`. */
+  readonly name: string;
+  /** The full name a topic resolves to, e.g. `orders` → `persistent://public/default/orders`. */
+  topicName(topic: string): string;
+  /** Close every consumer and producer opened through this transport. */
+  close(): Promise<void>;
 }
 
 /**
@@ -17,7 +24,10 @@ export interface PulsarTransportOptions {
  * the subscriptions that retain dead letters, each created once. Subclasses open consumers,
  * producers and those subscriptions over their protocol.
  */
-export abstract class PulsarTransport<O extends PulsarTransportOptions, P extends TopicProducer> implements SubscriptionHost {
+export abstract class PulsarTransportBase<O extends ResolvedPulsarTransportOptions, P extends TopicProducer>
+  implements PulsarTransport, ConsumerHost<O>
+{
+  abstract readonly name: string;
   readonly options: O;
   /** Producers opened and not closed yet; a subclass adds each one and removes it when it closes. */
   protected readonly producers = new Set<P>();
@@ -100,7 +110,7 @@ export abstract class PulsarTransport<O extends PulsarTransportOptions, P extend
     this.#deadLetterProducers.clear();
   }
 
-  // ------------------------------------------------------------------ SubscriptionHost
+  // ------------------------------------------------------------------ ConsumerHost
 
   async deadLetter(topic: string, subscription: string, message: OutgoingMessage): Promise<void> {
     const resolved = this.#resolve(topic, 'deadLetterTopic');

@@ -1,6 +1,6 @@
 import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
-import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../consumer-base.js';
+import { PulsarDelivery, PulsarSubscription, type ConsumerHost } from '../consumer-base.js';
 import { QuietPartitions } from '../quiet-partitions.js';
 import { backoffDelay, type BackoffPolicy } from '../../internal/backoff.js';
 import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
@@ -15,11 +15,6 @@ const SUBSCRIPTION_TYPE: Readonly<Record<SubscriptionType, PulsarNativeSubscript
 
 /** Backoff of the receive loop after `batchReceive()` failed (the client reconnects by itself). */
 const RECEIVE_RETRY: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 });
-
-/** @internal What a subscription needs from its transport. */
-export interface ConsumerHost extends SubscriptionHost {
-  readonly options: ResolvedClientOptions;
-}
 
 /** @internal The error text of whatever a native call threw. */
 export function reasonOf(error: unknown): string {
@@ -156,7 +151,7 @@ export class NativeDelivery extends PulsarDelivery<NativeSubscription> {
  * frees up. The client's own listener is not used: it awaits each message's handler before the
  * next, one message at a time per consumer.
  */
-export class NativeSubscription extends PulsarSubscription<ConsumerHost> {
+export class NativeSubscription extends PulsarSubscription<ConsumerHost<ResolvedClientOptions>> {
   #consumer: PulsarConsumerLike | undefined;
   #generation = new Generation();
   /** Received from the client and not yet handed over (no room, or paused). */

@@ -1,5 +1,5 @@
-import { ConfigurationError } from '../../errors/configuration-error.js';
-import { adapterOption, integerOption, oneOfOption, stringOption } from '../../internal/validate.js';
+import { adapterOption, booleanOption, integerOption, objectOption, oneOfOption } from '../../internal/validate.js';
+import { resolvePulsarTransportOptions, type PulsarTransportBaseOptions, type ResolvedPulsarTransportOptions } from '../transport-options.js';
 import type { PulsarClientLike, PulsarCompressionType, PulsarHashingScheme } from './client.js';
 
 /** How the transport's receive loop pulls messages out of the client. */
@@ -64,23 +64,11 @@ export interface PulsarClientProducerOptions {
  * const transport = pulsarClientTransport({ client, receive: { batchSize: 500, timeoutMs: 10 } });
  * ```
  */
-export interface PulsarClientTransportOptions {
+export interface PulsarClientTransportOptions extends PulsarTransportBaseOptions {
   /** A `Client` of the `pulsar-client` package, built and eventually closed by the caller. */
   readonly client: PulsarClientLike;
-  /** Tenant of short topic names. @default 'public' */
-  readonly tenant?: string;
-  /** Namespace of short topic names. @default 'default' */
-  readonly namespace?: string;
   readonly receive?: PulsarClientReceiveOptions;
   readonly producer?: PulsarClientProducerOptions;
-  /**
-   * Subscription created on a dead-letter topic before anything is dead-lettered to it, so that
-   * dead letters are retained (Pulsar deletes messages of a topic that has no subscription); also
-   * the client's `deadLetterPolicy.initialSubscriptionName`. A string names it; `false` creates
-   * none (then configure retention on the namespace).
-   * @default the consumer's own subscription name
-   */
-  readonly deadLetterSubscription?: string | false;
   /**
    * How often each consumer asks the client whether it is still connected. The client reconnects
    * by itself and tells nobody; meanwhile the broker hands the consumer's unacknowledged messages
@@ -89,69 +77,29 @@ export interface PulsarClientTransportOptions {
    * @default 200
    */
   readonly connectionCheckIntervalMs?: number;
-  /**
-   * Failover subscriptions only: once a partition has been quiet this long (nothing received from
-   * it, nothing of it unsettled, while the consumer was not paused and had room), the consumer asks
-   * the broker once to redeliver that partition's unacknowledged messages. When a partition changes
-   * hands, Pulsar rewinds its unacknowledged messages to the new active consumer after
-   * `activeConsumerFailoverDelayTimeMillis` (1 s), but a 4.0 broker can skip that rewind's dispatch
-   * (it waits for the next published message), and it ignores redelivery requests of the old
-   * consumer and those sent during the delay: messages the old consumer gave back would wait for
-   * the next message published to the partition. Must exceed the broker's
-   * `activeConsumerFailoverDelayTimeMillis`; asking costs one negative acknowledgement (redelivered
-   * after the subscription's nack delay) and redelivers nothing when nothing is missing. 0 disables
-   * it.
-   * @default 3_000
-   */
-  readonly failoverRedeliverAfterMs?: number;
 }
 
 /** @internal Options with defaults applied. */
-export interface ResolvedClientOptions {
+export interface ResolvedClientOptions extends ResolvedPulsarTransportOptions {
   readonly client: PulsarClientLike;
-  readonly tenant: string;
-  readonly namespace: string;
   readonly batchSize: number;
   readonly receiveTimeoutMs: number;
   readonly producer: Readonly<Omit<PulsarClientProducerOptions, 'hashingScheme' | 'batchingEnabled'>> & {
     readonly hashingScheme: PulsarHashingScheme;
     readonly batchingEnabled: boolean;
   };
-  readonly deadLetterSubscription: string | false | undefined;
   readonly connectionCheckIntervalMs: number;
-  readonly failoverRedeliverAfterMs: number;
 }
 
 const HASHING_SCHEMES: readonly PulsarHashingScheme[] = ['JavaStringHash', 'Murmur3_32Hash', 'BoostHash'];
 const COMPRESSION_TYPES: readonly PulsarCompressionType[] = ['None', 'Zlib', 'LZ4', 'ZSTD', 'SNAPPY'];
 
-function objectOption(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigurationError(option, 'an object', value);
-  return value as Record<string, unknown>;
-}
-
-function booleanOption(option: string, value: unknown): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw new ConfigurationError(option, 'a boolean', value);
-  return value;
-}
-
-function nameOption(option: string, value: unknown, fallback: string): string {
-  const s = stringOption(option, value, fallback);
-  if (s.includes('/')) throw new ConfigurationError(option, 'a name without "/"', value);
-  return s;
-}
-
 /** @internal Validate and apply defaults; throws `ConfigurationError` naming the option. */
 export function resolveClientOptions(options: PulsarClientTransportOptions): ResolvedClientOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  const base = resolvePulsarTransportOptions(options);
   adapterOption('client', options.client, ['subscribe', 'createProducer']);
   const receive = objectOption('receive', options.receive);
   const p = objectOption('producer', options.producer);
-  const dls = options.deadLetterSubscription;
-  if (dls !== undefined && dls !== false && (typeof dls !== 'string' || dls.length === 0 || dls.includes('/'))) {
-    throw new ConfigurationError('deadLetterSubscription', 'a subscription name or false', dls);
-  }
   const optionalInteger = (option: string, value: unknown, min: number): number | undefined =>
     value === undefined ? undefined : integerOption(option, value, 0, min);
   const producer: Record<string, unknown> = {
@@ -171,14 +119,11 @@ export function resolveClientOptions(options: PulsarClientTransportOptions): Res
   put('maxPendingMessages', optionalInteger('producer.maxPendingMessages', p.maxPendingMessages, 1));
   put('blockIfQueueFull', booleanOption('producer.blockIfQueueFull', p.blockIfQueueFull));
   return Object.freeze({
+    ...base,
     client: options.client,
-    tenant: nameOption('tenant', options.tenant, 'public'),
-    namespace: nameOption('namespace', options.namespace, 'default'),
     batchSize: integerOption('receive.batchSize', receive.batchSize, 500, 1),
     receiveTimeoutMs: integerOption('receive.timeoutMs', receive.timeoutMs, 10, 1),
     producer: Object.freeze(producer) as ResolvedClientOptions['producer'],
-    deadLetterSubscription: dls,
     connectionCheckIntervalMs: integerOption('connectionCheckIntervalMs', options.connectionCheckIntervalMs, 200, 0),
-    failoverRedeliverAfterMs: integerOption('failoverRedeliverAfterMs', options.failoverRedeliverAfterMs, 3_000, 0),
   });
 }

@@ -1,28 +1,25 @@
 import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, Transport } from '../../transports/types.js';
 import type { PulsarTopicName } from '../topic.js';
-import { PulsarTransport } from '../transport-base.js';
+import { PulsarTransportBase, type PulsarTransport } from '../transport-base.js';
 import type { PulsarProducerConfig, PulsarProducerLike } from './client.js';
-import { NativeSubscription, reasonOf, type ConsumerHost } from './consumer.js';
+import { NativeSubscription, reasonOf } from './consumer.js';
 import { resolveClientOptions, type PulsarClientTransportOptions, type ResolvedClientOptions } from './options.js';
 import { NativeProducer } from './producer.js';
 
-/** A {@link Transport} over a `pulsar-client` `Client`, with the topic naming it applies. */
-export interface PulsarClientTransport extends Transport {
-  /** `'pulsar-client'`. */
-  readonly name: string;
-  /** The full name a topic resolves to, e.g. `orders` → `persistent://public/default/orders`. */
-  topicName(topic: string): string;
-  /** Close every consumer and producer opened through this transport. The client stays open. */
-  close(): Promise<void>;
-}
+/**
+ * A {@link PulsarTransport} over a `pulsar-client` `Client`, named `'pulsar-client'`. Its
+ * `close()` leaves the client open: the client belongs to the caller, who closes it after the
+ * transport.
+ */
+export interface PulsarClientTransport extends PulsarTransport {}
 
 /**
  * @internal The transport: one pulsar-client consumer per subscription, one producer per
  * `createProducer`, and one shared producer per dead-letter topic.
  */
-class ClientTransport extends PulsarTransport<ResolvedClientOptions, NativeProducer> implements PulsarClientTransport, ConsumerHost {
-  readonly name = 'pulsar-client';
+class ClientTransport extends PulsarTransportBase<ResolvedClientOptions, NativeProducer> implements PulsarClientTransport {
+  override readonly name = 'pulsar-client';
 
   constructor(options: ResolvedClientOptions) {
     super(options, 'pulsar-client transport');

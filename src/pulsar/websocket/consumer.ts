@@ -1,6 +1,6 @@
 import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
-import { PulsarDelivery, PulsarSubscription, type SubscriptionHost } from '../consumer-base.js';
+import { PulsarDelivery, PulsarSubscription, type ConsumerHost } from '../consumer-base.js';
 import { QuietPartitions } from '../quiet-partitions.js';
 import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
@@ -31,9 +31,9 @@ function negativeAckFrame(messageId: string): string {
   return `{"type":"negativeAcknowledge","messageId":${JSON.stringify(messageId)}}`;
 }
 
-/** @internal What a subscription needs from its transport. */
-export interface ConsumerHost extends SubscriptionHost {
-  readonly options: ResolvedWebSocketOptions;
+/** @internal What a WebSocket subscription needs from its transport beyond what every Pulsar one does. */
+export interface WsConsumerHost extends ConsumerHost<ResolvedWebSocketOptions> {
+  /** The WebSocket class to connect with: the one passed in, or `ws`'s, imported on first use. */
   webSocket(): Promise<WebSocketConstructor>;
 }
 
@@ -131,7 +131,7 @@ export class WsDelivery extends PulsarDelivery<WsSubscription> {
  * topped up as deliveries are settled; a lost connection is reported, replaced with backoff, and
  * its deliveries declared lost.
  */
-export class WsSubscription extends PulsarSubscription<ConsumerHost> {
+export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
   readonly #url: string;
   /**
    * Permits go out in batches of at least this many (unless the broker is about to run out of
@@ -155,7 +155,7 @@ export class WsSubscription extends PulsarSubscription<ConsumerHost> {
   readonly #quiet: QuietPartitions<number, string> | undefined;
   #quietTimer: NodeJS.Timeout | undefined;
 
-  constructor(host: ConsumerHost, options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string) {
+  constructor(host: WsConsumerHost, options: SubscribeOptions, topic: PulsarTopicName, deadLetterTopic: string) {
     super(host, options, topic, deadLetterTopic);
     this.#permitBatch = Math.max(1, Math.ceil(options.receiverQueueSize / 4));
     if (options.type === 'failover' && host.options.failoverRedeliverAfterMs > 0) this.#quiet = new QuietPartitions<number, string>();

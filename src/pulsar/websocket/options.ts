@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../../errors/configuration-error.js';
 import type { BackoffPolicy } from '../../internal/backoff.js';
 import { integerOption, stringOption } from '../../internal/validate.js';
+import { resolvePulsarTransportOptions, type PulsarTransportBaseOptions, type ResolvedPulsarTransportOptions } from '../transport-options.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** Reconnection backoff of the WebSocket transport. */
@@ -24,17 +25,13 @@ export interface PulsarWebSocketReconnectOptions {
  * const transport = pulsarWebSocketTransport({ url: 'http://127.0.0.1:8080', token: process.env.PULSAR_TOKEN });
  * ```
  */
-export interface PulsarWebSocketOptions {
+export interface PulsarWebSocketOptions extends PulsarTransportBaseOptions {
   /**
    * Base URL of the broker's HTTP service (which serves the WebSocket API when
    * `webSocketServiceEnabled=true`) or of a Pulsar WebSocket proxy: `http://host:8080`,
    * `https://…`, `ws://…` or `wss://…`. A path prefix (a proxy mounted under `/pulsar`) is kept.
    */
   readonly url: string;
-  /** Tenant of short topic names. @default 'public' */
-  readonly tenant?: string;
-  /** Namespace of short topic names. @default 'default' */
-  readonly namespace?: string;
   /** Authentication token, sent as `Authorization: Bearer <token>` on every connection. */
   readonly token?: string;
   /** Extra HTTP headers of every connection (e.g. another authentication scheme). */
@@ -50,13 +47,6 @@ export interface PulsarWebSocketOptions {
   /** How long the HTTP upgrade of a connection may take. @default 10_000 */
   readonly connectTimeoutMs?: number;
   /**
-   * Subscription created on a dead-letter topic before anything is dead-lettered to it, so that
-   * dead letters are retained (Pulsar deletes messages of a topic that has no subscription).
-   * A string names it; `false` creates none (then configure retention on the namespace).
-   * @default the consumer's own subscription name
-   */
-  readonly deadLetterSubscription?: string | false;
-  /**
    * Messages one producer may have sent and not yet confirmed; further sends wait. Keeps the
    * broker-side producer queue from overflowing.
    * @default 1000
@@ -69,20 +59,6 @@ export interface PulsarWebSocketOptions {
    */
   readonly sendTimeoutMs?: number;
   /**
-   * Failover subscriptions only: once a partition has been quiet this long (nothing received from
-   * it, nothing of it unsettled, while the consumer was not paused and had room), the consumer asks
-   * the broker once to redeliver that partition's unacknowledged messages. When a partition changes
-   * hands, Pulsar rewinds its unacknowledged messages to the new active consumer after
-   * `activeConsumerFailoverDelayTimeMillis` (1 s), but a 4.0 broker can skip that rewind's dispatch
-   * (it waits for the next published message), and it ignores redelivery requests of the old
-   * consumer and those sent during the delay: messages the old consumer gave back would wait for
-   * the next message published to the partition. Must exceed the broker's
-   * `activeConsumerFailoverDelayTimeMillis`; asking costs one frame and redelivers nothing when
-   * nothing is missing. 0 disables it.
-   * @default 3_000
-   */
-  readonly failoverRedeliverAfterMs?: number;
-  /**
    * The WebSocket class to use. By default the optional peer dependency `ws` is imported on first
    * use; pass its `WebSocket` (or a compatible wrapper, e.g. in tests) to choose it yourself.
    */
@@ -90,22 +66,18 @@ export interface PulsarWebSocketOptions {
 }
 
 /** @internal Options with defaults applied. */
-export interface ResolvedWebSocketOptions {
+export interface ResolvedWebSocketOptions extends ResolvedPulsarTransportOptions {
   /** `ws://host:port/prefix` without a trailing slash. */
   readonly wsBase: string;
   /** `http://host:port/prefix` without a trailing slash. */
   readonly httpBase: string;
-  readonly tenant: string;
-  readonly namespace: string;
   readonly headers: Readonly<Record<string, string>>;
   /** Reconnection backoff: doubling, each delay drawn between 50% and 100% of its value. */
   readonly reconnect: BackoffPolicy;
   readonly pingIntervalMs: number;
   readonly connectTimeoutMs: number;
-  readonly deadLetterSubscription: string | false | undefined;
   readonly maxPendingSends: number;
   readonly sendTimeoutMs: number;
-  readonly failoverRedeliverAfterMs: number;
   readonly webSocket: WebSocketConstructor | undefined;
 }
 
@@ -146,7 +118,7 @@ export function requestHeaders(token: unknown, headers: unknown): Readonly<Recor
 
 /** @internal Validate and apply defaults; throws `ConfigurationError` naming the option. */
 export function resolveWebSocketOptions(options: PulsarWebSocketOptions): ResolvedWebSocketOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  const base = resolvePulsarTransportOptions(options);
   const { wsBase, httpBase } = baseUrls('url', options.url);
   const reconnect = options.reconnect ?? {};
   if (typeof reconnect !== 'object' || reconnect === null) throw new ConfigurationError('reconnect', 'an object', reconnect);
@@ -155,31 +127,19 @@ export function resolveWebSocketOptions(options: PulsarWebSocketOptions): Resolv
   if (maxDelayMs < initialDelayMs) {
     throw new ConfigurationError('reconnect.maxDelayMs', `an integer ≥ reconnect.initialDelayMs (${initialDelayMs})`, maxDelayMs);
   }
-  const dls = options.deadLetterSubscription;
-  if (dls !== undefined && dls !== false && (typeof dls !== 'string' || dls.length === 0 || dls.includes('/'))) {
-    throw new ConfigurationError('deadLetterSubscription', 'a subscription name or false', dls);
-  }
   if (options.webSocket !== undefined && typeof options.webSocket !== 'function') {
     throw new ConfigurationError('webSocket', 'a ws-compatible WebSocket class', options.webSocket);
   }
-  const name = (option: string, value: unknown, fallback: string): string => {
-    const s = stringOption(option, value, fallback);
-    if (s.includes('/')) throw new ConfigurationError(option, 'a name without "/"', value);
-    return s;
-  };
   return Object.freeze({
+    ...base,
     wsBase,
     httpBase,
-    tenant: name('tenant', options.tenant, 'public'),
-    namespace: name('namespace', options.namespace, 'default'),
     headers: requestHeaders(options.token, options.headers),
     reconnect: Object.freeze({ initialDelayMs, maxDelayMs, factor: 2, jitter: 0.5 }),
     pingIntervalMs: integerOption('pingIntervalMs', options.pingIntervalMs, 30_000, 0),
     connectTimeoutMs: integerOption('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1),
-    deadLetterSubscription: dls,
     maxPendingSends: integerOption('maxPendingSends', options.maxPendingSends, 1000, 1),
     sendTimeoutMs: integerOption('sendTimeoutMs', options.sendTimeoutMs, 30_000, 1),
-    failoverRedeliverAfterMs: integerOption('failoverRedeliverAfterMs', options.failoverRedeliverAfterMs, 3_000, 0),
     webSocket: options.webSocket,
   });
 }

@@ -2,6 +2,7 @@ import { TransportError } from '../../errors/transport-error.js';
 import type { OutgoingMessage, TopicProducer } from '../../transports/types.js';
 import type { PulsarTopicName } from '../topic.js';
 import { backoffDelay } from '../../internal/backoff.js';
+import { Deque } from '../../internal/deque.js';
 import type { ResolvedWebSocketOptions } from './options.js';
 import { FrameWriter, OPEN, closeSocket, frameText, openSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
@@ -48,9 +49,8 @@ export class WsProducer implements TopicProducer {
   #attempt = 0;
   /** Sent on the current connection, by context. */
   #inFlight = new Map<string, PendingSend>();
-  /** Waiting for a connection or for room. */
-  #queue: PendingSend[] = [];
-  #queueHead = 0;
+  /** Waiting for a connection or for room, oldest first. */
+  readonly #queue = new Deque<PendingSend>();
   #seq = 0;
   #closed = false;
   #timeoutTimer: NodeJS.Timeout | undefined;
@@ -98,7 +98,7 @@ export class WsProducer implements TopicProducer {
       resolve,
       reject,
     };
-    if (this.#socket !== undefined && this.#queueHead === this.#queue.length && this.#inFlight.size < this.#options.maxPendingSends) {
+    if (this.#socket !== undefined && this.#queue.length === 0 && this.#inFlight.size < this.#options.maxPendingSends) {
       this.#write(pending);
     } else {
       this.#queue.push(pending);
@@ -110,7 +110,8 @@ export class WsProducer implements TopicProducer {
 
   /** Resolves once every send made so far is confirmed or has failed. */
   async flush(): Promise<void> {
-    const all = [...this.#inFlight.values(), ...this.#queue.slice(this.#queueHead)].map((p) => p.promise);
+    const all = [...this.#inFlight.values()].map((p) => p.promise);
+    for (let i = 0; i < this.#queue.length; i++) all.push((this.#queue.get(i) as PendingSend).promise);
     await Promise.allSettled(all);
   }
 
@@ -158,7 +159,7 @@ export class WsProducer implements TopicProducer {
     } catch (error) {
       this.#attempt += 1;
       // Queued sends wait (until their deadline) for the next attempt.
-      if (this.#queueHead < this.#queue.length && !this.#closed) {
+      if (this.#queue.length > 0 && !this.#closed) {
         const delay = backoffDelay(this.#attempt, this.#options.reconnect);
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;
@@ -187,16 +188,7 @@ export class WsProducer implements TopicProducer {
     const socket = this.#socket;
     if (socket === undefined || socket.readyState !== OPEN) return;
     const max = this.#options.maxPendingSends;
-    while (this.#queueHead < this.#queue.length && this.#inFlight.size < max) {
-      const pending = this.#queue[this.#queueHead] as PendingSend;
-      this.#queue[this.#queueHead] = undefined as unknown as PendingSend;
-      this.#queueHead += 1;
-      this.#write(pending);
-    }
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue = [];
-      this.#queueHead = 0;
-    }
+    while (this.#queue.length > 0 && this.#inFlight.size < max) this.#write(this.#queue.shift() as PendingSend);
   }
 
   #reply(data: unknown): void {
@@ -219,7 +211,7 @@ export class WsProducer implements TopicProducer {
         }),
       );
     }
-    if (this.#queueHead < this.#queue.length) this.#drain();
+    if (this.#queue.length > 0) this.#drain();
   }
 
   #lost(socket: WebSocketLike, code: number, reason: string): void {
@@ -237,7 +229,7 @@ export class WsProducer implements TopicProducer {
         ),
       );
     }
-    if (this.#queueHead < this.#queue.length) this.#ensureConnection();
+    if (this.#queue.length > 0) this.#ensureConnection();
   }
 
   /** Reject sends past their deadline; one timer per producer, running only while sends are pending. */
@@ -258,13 +250,8 @@ export class WsProducer implements TopicProducer {
         this.#inFlight.delete(p.context);
         timeout(p);
       }
-      while (this.#queueHead < this.#queue.length && expired(this.#queue[this.#queueHead] as PendingSend)) {
-        const p = this.#queue[this.#queueHead] as PendingSend;
-        this.#queue[this.#queueHead] = undefined as unknown as PendingSend;
-        this.#queueHead += 1;
-        timeout(p);
-      }
-      if (this.#inFlight.size === 0 && this.#queueHead === this.#queue.length) {
+      while (this.#queue.length > 0 && expired(this.#queue.peek() as PendingSend)) timeout(this.#queue.shift() as PendingSend);
+      if (this.#inFlight.size === 0 && this.#queue.length === 0) {
         clearInterval(this.#timeoutTimer);
         this.#timeoutTimer = undefined;
       }

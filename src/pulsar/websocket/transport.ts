@@ -1,29 +1,22 @@
 import type { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, Transport } from '../../transports/types.js';
 import type { PulsarTopicName } from '../topic.js';
-import { PulsarTransport } from '../transport-base.js';
-import { WsSubscription, type ConsumerHost } from './consumer.js';
+import { PulsarTransportBase, type PulsarTransport } from '../transport-base.js';
+import { WsSubscription, type WsConsumerHost } from './consumer.js';
 import { resolveWebSocketOptions, type PulsarWebSocketOptions, type ResolvedWebSocketOptions } from './options.js';
 import { WsProducer } from './producer.js';
 import { closeSocket, loadWebSocket, openSocket, type WebSocketConstructor } from './socket.js';
 
-/** A {@link Transport} over Pulsar's WebSocket API, with the topic naming it applies. */
-export interface PulsarWebSocketTransport extends Transport {
-  /** `'pulsar-ws'`. */
-  readonly name: string;
-  /** The full name a topic resolves to, e.g. `orders` → `persistent://public/default/orders`. */
-  topicName(topic: string): string;
-  /** Close every consumer and producer opened through this transport. */
-  close(): Promise<void>;
-}
+/** A {@link PulsarTransport} over Pulsar's WebSocket API, named `'pulsar-ws'`. */
+export interface PulsarWebSocketTransport extends PulsarTransport {}
 
 /**
  * @internal The transport: consumers and producers over Pulsar's WebSocket API, one connection
  * each; dead letters go through one producer per dead-letter topic, after a subscription that
  * retains them was created.
  */
-class WebSocketTransport extends PulsarTransport<ResolvedWebSocketOptions, WsProducer> implements PulsarWebSocketTransport, ConsumerHost {
-  readonly name = 'pulsar-ws';
+class WebSocketTransport extends PulsarTransportBase<ResolvedWebSocketOptions, WsProducer> implements PulsarWebSocketTransport, WsConsumerHost {
+  override readonly name = 'pulsar-ws';
 
   constructor(options: ResolvedWebSocketOptions) {
     super(options, 'Pulsar WebSocket transport');
