@@ -10,6 +10,9 @@ export type {
   DeadLetterOptions,
   ExclusiveConsumer,
   ExclusiveConsumerOptions,
+  FencedHandler,
+  FencedHandlerContext,
+  FencedOptions,
   Handler,
   HandlerContext,
   KeyFn,
@@ -51,6 +54,7 @@ export { MemoryLock } from './locks/memory.js';
 export type { Fence, FencedRecord, FencedStore, PutOptions } from './fencing/types.js';
 export { MemoryFencedStore } from './fencing/memory.js';
 export { updateFenced } from './fencing/update.js';
+export type { UpdateFencedOptions } from './fencing/update.js';
 
 export { compose } from './middleware/compose.js';
 export { exclusivityCounter } from './middleware/exclusivity-counter/index.js';

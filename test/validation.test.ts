@@ -116,3 +116,13 @@ describe('unknown option names', () => {
     expect(() => createExclusiveConsumer('t', () => 'k', () => undefined, { mode: 'failover', lock })).not.toThrow();
   });
 });
+
+describe('updateFenced without a fence', () => {
+  it('is a ConfigurationError naming the cause, not a TypeError', async () => {
+    const { MemoryFencedStore, updateFenced } = await import('../src/index.js');
+    const error = await updateFenced(new MemoryFencedStore<number>(), 'k', undefined as never, (n) => (n ?? 0) + 1).catch((e: unknown) => e);
+    expect(configurationError('fence')(error)).toBe(true);
+    expect((error as Error).message).toMatch(/`lock` or a `tokenSource`/);
+    expect((error as { retriable: boolean }).retriable).toBe(false);
+  });
+});

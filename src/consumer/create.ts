@@ -1,7 +1,7 @@
 import { functionArgument, stringOption } from '../internal/validate.js';
 import { Engine } from './engine.js';
 import { resolveOptions } from './options.js';
-import type { ExclusiveConsumer, ExclusiveConsumerOptions, Handler, KeyFn } from './types.js';
+import type { ExclusiveConsumer, ExclusiveConsumerOptions, FencedHandler, FencedOptions, Handler, KeyFn } from './types.js';
 
 /**
  * Create a consumer of `topic` that runs `handler` for each event with per-key exclusivity: events
@@ -10,7 +10,8 @@ import type { ExclusiveConsumer, ExclusiveConsumerOptions, Handler, KeyFn } from
  * broker routing (`key-shared`, `failover`) or a lease lock (`shared-locked`).
  *
  * Nothing runs until `start()`. Options are validated now: a wrong one throws a
- * `ConfigurationError` naming it.
+ * `ConfigurationError` naming it. With a `lock` or a `tokenSource` in the options, the handler's
+ * context is a `FencedHandlerContext`: `ctx.fence` is always set.
  *
  * @example
  * ```ts
@@ -26,11 +27,24 @@ import type { ExclusiveConsumer, ExclusiveConsumerOptions, Handler, KeyFn } from
 export function createExclusiveConsumer<T = unknown>(
   topic: string,
   keyFn: KeyFn<T>,
+  handler: FencedHandler<T>,
+  options: FencedOptions<T>,
+): ExclusiveConsumer;
+export function createExclusiveConsumer<T = unknown>(
+  topic: string,
+  keyFn: KeyFn<T>,
   handler: Handler<T>,
+  options?: ExclusiveConsumerOptions<T>,
+): ExclusiveConsumer;
+export function createExclusiveConsumer<T = unknown>(
+  topic: string,
+  keyFn: KeyFn<T>,
+  handler: Handler<T> | FencedHandler<T>,
   options?: ExclusiveConsumerOptions<T>,
 ): ExclusiveConsumer {
   stringOption('topic', topic);
   functionArgument('keyFn', keyFn);
   functionArgument('handler', handler);
-  return new Engine<T>(topic, keyFn, handler, resolveOptions(options));
+  // A fenced handler runs only where options configure fencing, so its context always has a fence.
+  return new Engine<T>(topic, keyFn, handler as Handler<T>, resolveOptions(options));
 }

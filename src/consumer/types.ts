@@ -62,8 +62,9 @@ export interface HandlerContext<T = unknown> {
    */
   readonly signal: AbortSignal;
   /**
-   * Fencing token for this key, strictly increasing per key across the fleet. Set in `shared-locked`
-   * mode (the lease's token) and in other modes when a `tokenSource` is configured.
+   * Fencing token for this key, strictly increasing per key across the fleet: the lease's token
+   * when a `lock` is configured, else minted by the `tokenSource` if there is one. With either in
+   * the options, the handler's context is a {@link FencedHandlerContext}, where it is a number.
    */
   readonly fencingToken: number | undefined;
   /** `{ token, owner }` to present to a fenced store, when a fencing token is set. */
@@ -88,6 +89,19 @@ export interface HandlerContext<T = unknown> {
    */
   onSettled(listener: (outcome: RunOutcome) => void): void;
 }
+
+/** The context of a handler whose consumer has a `lock` or a `tokenSource`: the fence is always set. */
+export interface FencedHandlerContext<T = unknown> extends HandlerContext<T> {
+  readonly fencingToken: number;
+  readonly fence: Fence;
+}
+
+/** A handler of a consumer configured with fencing (a `lock` or a `tokenSource`). */
+export type FencedHandler<T> = (event: T, ctx: FencedHandlerContext<T>) => Promise<void> | void;
+
+/** Options that configure fencing tokens: a `lock` (whose lease mints them) or a `tokenSource`. */
+export type FencedOptions<T> = ExclusiveConsumerOptions<T> &
+  ({ readonly lock: Lock; readonly tokenSource?: undefined } | { readonly tokenSource: FencingTokenSource; readonly lock?: undefined });
 
 /**
  * What the consumer did with a message after one handler run (`HandlerContext.onSettled`).

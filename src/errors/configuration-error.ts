@@ -1,6 +1,10 @@
 import { ExclusiveConsumerError, hasCode } from './base.js';
 
-/** A constructor or factory received an option it cannot use. Thrown at creation, never later. */
+/**
+ * A constructor or factory received an option it cannot use (thrown at creation, never later), or a
+ * call received an argument that shows a wrong configuration (`updateFenced` without a fence). Not
+ * retriable.
+ */
 export class ConfigurationError extends ExclusiveConsumerError {
   static readonly code = 'EC_CONFIGURATION';
   /** Dotted path of the offending option, e.g. `retry.maxAttempts`. */

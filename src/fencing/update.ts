@@ -1,3 +1,4 @@
+import { ConfigurationError } from '../errors/configuration-error.js';
 import { isVersionConflictError } from '../errors/version-conflict-error.js';
 import { integerOption } from '../internal/validate.js';
 import type { Fence, FencedRecord, FencedStore } from './types.js';
@@ -18,7 +19,9 @@ export interface UpdateFencedOptions {
  * write it under `fence` only if the record did not change meanwhile (`ifVersion`). On a
  * `VersionConflictError` it starts over, up to `maxAttempts` attempts, then rethrows. A
  * `StaleTokenError` is rethrown at once, never retried: a newer fence exists and retrying with the
- * same token cannot succeed. `fn` may run several times, so keep it free of side effects.
+ * same token cannot succeed. `fn` may run several times, so keep it free of side effects. A missing
+ * fence (a consumer without `lock` or `tokenSource`) is a `ConfigurationError` saying so, which a
+ * handler does not retry.
  *
  * @example
  * ```ts
@@ -32,6 +35,16 @@ export async function updateFenced<V>(
   fn: (current: V | undefined) => V | Promise<V>,
   options: UpdateFencedOptions = {},
 ): Promise<FencedRecord<V>> {
+  if (typeof fence !== 'object' || fence === null || typeof fence.token !== 'number' || typeof fence.owner !== 'string') {
+    throw new ConfigurationError(
+      'fence',
+      'a Fence { token, owner }',
+      fence,
+      'updateFenced needs a fence, got ' +
+        (fence === undefined ? 'undefined' : 'something else') +
+        ": `ctx.fence` is set only when the consumer has a `lock` or a `tokenSource` in its options",
+    );
+  }
   const maxAttempts = integerOption('maxAttempts', options.maxAttempts, 5, 1);
   for (let attempt = 1; ; attempt += 1) {
     const current = await store.get(key);
