@@ -3,7 +3,7 @@ import { ConsumerStateError } from './errors/consumer-state-error.js';
 import { KeyExtractionError } from './errors/key-extraction-error.js';
 import { ConfigurationError } from './errors/configuration-error.js';
 import { chain } from './internal/chain.js';
-import { adapterOption, functionArgument, stringOption } from './internal/validate.js';
+import { adapterOption, functionArgument, knownOptions, objectOption, stringOption } from './internal/validate.js';
 import { memoryTransport } from './transports/memory/index.js';
 import type { TopicProducer, Transport } from './transports/types.js';
 
@@ -61,11 +61,26 @@ export interface Producer<T> {
   close(): Promise<void>;
 }
 
+const PRODUCER_OPTIONS = ['topic', 'key', 'transport', 'codec', 'middleware'] as const satisfies readonly (keyof ProducerOptions<unknown>)[];
+
+/** Message properties travel as strings; anything else would be coerced or dropped by the broker. */
+function checkProperties(properties: unknown): void {
+  if (properties === undefined) return;
+  const map = objectOption('properties', properties);
+  for (const [name, value] of Object.entries(map)) {
+    if (typeof value !== 'string') throw new ConfigurationError(`properties.${name}`, 'a string', value);
+  }
+}
+
 /**
  * Create a keyed producer: every message carries its event's key as partition key, which is what
- * broker-routed modes route by.
+ * broker-routed modes route by. Options are checked now (`ConfigurationError`); each send checks
+ * its event (not `undefined`), its key (`KeyExtractionError` when the key function throws or gives
+ * no non-empty string) and its properties (strings), before anything is published.
  */
 export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
+  objectOption('options', options);
+  knownOptions(options, PRODUCER_OPTIONS);
   const topic = stringOption('topic', options.topic);
   functionArgument('key', options.key);
   if (options.transport !== undefined) adapterOption('transport', options.transport, ['createProducer']);
@@ -91,10 +106,20 @@ export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
     topic,
     async send(event, sendOptions = {}) {
       if (closed) throw new ConsumerStateError('Producer is closed', 'closed');
-      const key = keyOf(event);
-      if (typeof key !== 'string' || key.length === 0) {
-        throw new KeyExtractionError('Producer key function must return a non-empty string', 'unsent');
+      // JSON would turn `undefined` into an empty payload that no consumer can decode.
+      if (event === undefined) throw new ConfigurationError('event', 'an event', event);
+      let key: unknown;
+      try {
+        key = keyOf(event);
+      } catch (error) {
+        const reason = error instanceof Error ? `: ${error.message}` : '';
+        throw new KeyExtractionError(`Producer key function threw${reason}`, 'unsent', error);
       }
+      if (typeof key !== 'string' || key.length === 0) {
+        const got = typeof key === 'string' ? 'an empty string' : typeof key;
+        throw new KeyExtractionError(`Producer key function must return a non-empty string, got ${got}`, 'unsent');
+      }
+      checkProperties(sendOptions.properties);
       if (middleware.length === 0) {
         const producer = await open();
         return producer.send({

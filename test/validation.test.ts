@@ -126,3 +126,36 @@ describe('updateFenced without a fence', () => {
     expect((error as { retriable: boolean }).retriable).toBe(false);
   });
 });
+
+describe('producer sends are checked before anything is published', () => {
+  it('refuses undefined events, throwing key functions, bad keys and non-string properties', async () => {
+    const { MemoryBroker, isKeyExtractionError } = await import('../src/index.js');
+    const broker = new MemoryBroker();
+    try {
+      const producer = createProducer<{ id?: string; boom?: boolean } | undefined>({
+        transport: broker.transport(),
+        topic: 'p',
+        key: (e) => {
+          if (e?.boom === true) throw new Error('no id');
+          return e?.id as string;
+        },
+      });
+      const errors = await Promise.all([
+        producer.send(undefined).catch((e: unknown) => e),
+        producer.send({ boom: true }).catch((e: unknown) => e),
+        producer.send({}).catch((e: unknown) => e),
+        producer.send({ id: 'a' }, { properties: { n: 1 as unknown as string } }).catch((e: unknown) => e),
+      ]);
+      expect(configurationError('event')(errors[0])).toBe(true);
+      expect(isKeyExtractionError(errors[1])).toBe(true);
+      expect((errors[1] as Error).message).toBe('Producer key function threw: no id');
+      expect(isKeyExtractionError(errors[2])).toBe(true);
+      expect((errors[2] as Error).message).toMatch(/got undefined/);
+      expect(configurationError('properties.n')(errors[3])).toBe(true);
+      expect(broker.peek('p')).toHaveLength(0);
+      expect(() => createProducer({ topic: 'p', key: () => 'k', tranport: broker.transport() } as never)).toThrowError(/did you mean `transport`/);
+    } finally {
+      await broker.close();
+    }
+  });
+});
