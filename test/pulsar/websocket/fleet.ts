@@ -198,7 +198,11 @@ export function summary(mode: string, label: string, report: HistoryReport, extr
   const cross = report.overlaps.filter((o) => !o.sameConsumer);
   const sample = cross
     .slice(0, 3)
-    .map((o) => `${o.key}: ${o.first.consumer}#${o.first.seq} ∩ ${o.second.consumer}#${o.second.seq} (${((Math.min(o.first.end, o.second.end) - o.second.start) / 1000).toFixed(1)} ms)`)
+    .map((o) => {
+      const until = Math.min(o.first.end ?? Infinity, o.second.end ?? Infinity);
+      const length = Number.isFinite(until) ? `${((until - o.second.start) / 1000).toFixed(1)} ms` : 'open';
+      return `${o.key}: ${o.first.consumer}#${o.first.seq} ∩ ${o.second.consumer}#${o.second.seq} (${length})`;
+    })
     .join('; ');
   const fields = Object.entries(extra).map(([k, v]) => `${k}=${String(v)}`);
   return `[${mode}] ${label}: runs=${report.runs} overlaps=${report.overlaps.length} (across consumers ${cross.length}${sample ? `: ${sample}` : ''}) ` +

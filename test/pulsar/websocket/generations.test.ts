@@ -203,7 +203,7 @@ describe.skipIf(skip !== undefined)('three generations on a live Pulsar broker (
           const report = f.recorder.check({ published: events.map((e) => ({ key: e.key, seq: e.seq })) });
           if (process.env.EC_DEBUG_WINDOWS === '1') {
             const t0 = Math.min(...f.recorder.runs.map((r) => r.start));
-            const rel = (t: number) => ((t - t0) / 1000).toFixed(0);
+            const rel = (t: number | undefined) => (t === undefined ? 'open' : ((t - t0) / 1000).toFixed(0));
             console.log(`[${mode}] fenced=${fenced} join@${rel(marks.join ?? 0)} cut@${rel(marks.cut ?? 0)} per consumer`, Object.fromEntries([...f.consumers.keys()].map((n) => [n, f.recorder.runs.filter((r) => r.consumer === n).length])));
             console.log(f.recorder.runs.filter((r) => r.seq !== undefined && ((r.seq >= 270 && r.seq < 285) || (r.seq >= 570 && r.seq < 585))).map((r) => `${r.seq}:${r.consumer}@${rel(r.start)}-${rel(r.end)}${r.ok ? '' : '!'}`).join(' '));
           }
