@@ -147,8 +147,18 @@ describe('pulsar-ws consumer against a fake broker', () => {
     expect(socket.init.headers).toEqual({ Authorization: 'Bearer t0k' });
     expect(socket.permits()).toBe(4);
 
-    for (let i = 0; i < 4; i++) socket.push(message(`k${i}`));
+    // What the broker may still send (permits granted, minus messages sent) plus what is delivered
+    // and unsettled: never more than the queue.
+    let pushed = 0;
+    const settled = new Set<Delivery>();
+    const push = (key: string): void => {
+      pushed += 1;
+      socket.push(message(key));
+    };
+    const committed = (): number => socket.permits() - pushed + (c.deliveries.length - settled.size);
+    for (let i = 0; i < 4; i++) push(`k${i}`);
     await waitFor('4 deliveries', () => c.deliveries.length === 4);
+    expect(committed()).toBe(4);
     const first = c.deliveries[0] as Delivery;
     expect(first.partitionKey).toBe('k0');
     expect(first.topic).toBe('persistent://public/default/orders');
@@ -157,17 +167,34 @@ describe('pulsar-ws consumer against a fake broker', () => {
 
     // One settled: room for one, below the permit batch (1 of 4) while the broker holds none: granted.
     await first.ack();
+    settled.add(first);
     await waitFor('ack frame', () => socket.sent.some((f) => f.messageId === first.id && f.type === undefined));
-    await waitFor('one more permit', () => socket.permits() === 5);
-    (c.deliveries[1] as Delivery).nack();
+    await waitFor('one more permit', () => socket.permits() > 4);
+    expect(committed()).toBe(4);
+    const second = c.deliveries[1] as Delivery;
+    second.nack();
+    settled.add(second);
     await waitFor('nack frame', () => socket.sent.some((f) => f.type === 'negativeAcknowledge'));
-    await waitFor('another permit', () => socket.permits() === 6);
-    // Granted permits minus unsettled never exceed the queue.
-    const unsettled = 2;
-    expect(socket.permits() - 2 /* settled */ - unsettled).toBeLessThanOrEqual(4);
+    await waitFor('another permit', () => socket.permits() > 5);
+    expect(committed()).toBe(4);
+    // The broker uses the permits it holds; settling three deliveries frees three places, granted
+    // back together.
+    push('k4');
+    push('k5');
+    await waitFor('6 deliveries', () => c.deliveries.length === 6);
+    expect(committed()).toBe(4);
+    for (const d of [c.deliveries[2], c.deliveries[4], c.deliveries[5]] as Delivery[]) {
+      await d.ack();
+      settled.add(d);
+    }
+    await waitFor('the places granted again', () => committed() >= 4);
+    // Let any further top-up go out before reading the bound again.
+    await sleep(20);
+    expect(committed()).toBe(4);
+    expect(socket.permits()).toBe(pushed + 3);
     await subscription.close();
     expect(socket.readyState).toBe(3);
-    await expect(Promise.resolve().then(() => (c.deliveries[2] as Delivery).ack())).rejects.toSatisfy(isTransportError);
+    await expect(Promise.resolve().then(() => (c.deliveries[3] as Delivery).ack())).rejects.toSatisfy(isTransportError);
   });
 
   it('holds what arrives while paused and hands it over on resume, granting nothing meanwhile', async () => {
