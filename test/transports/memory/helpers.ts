@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import type { Delivery, SubscribeOptions, Subscription, Transport } from '../../../src/transports/types.js';
 
 const encoder = new TextEncoder();
@@ -85,3 +86,27 @@ export const ackEach = (batch: readonly Delivery[], inbox: Inbox): void => {
 let counter = 0;
 /** A topic name no other test uses. */
 export const freshTopic = (prefix = 'topic'): string => `${prefix}-${process.pid}-${++counter}`;
+
+/** Let the broker's dispatch rounds (on `setImmediate`, left real) run. */
+export async function rounds(count = 5): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Run `body` on a fake clock for the broker's delays (timers and `performance.now()`), so that a test
+ * states what has happened before a delay is up and what happens once it is, without measuring
+ * time. Dispatch rounds stay real; `advance` moves the clock, then lets them run. Create the broker
+ * inside `body`, so that its timers are the fake ones.
+ */
+export async function onFakeClock<T>(body: (advance: (ms: number) => Promise<void>) => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+  try {
+    return await body(async (ms) => {
+      await rounds();
+      await vi.advanceTimersByTimeAsync(ms);
+      await rounds();
+    });
+  } finally {
+    vi.useRealTimers();
+  }
+}
