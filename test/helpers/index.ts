@@ -36,6 +36,18 @@ export function publishRaw(broker: MemoryBroker, topic: string, data: string, pa
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Let `count` turns of the event loop's check phase pass: the embedded broker dispatches in them. */
+export async function rounds(count = 5): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** A promise and the function that resolves it: a gate a test opens when it chooses. */
+export function gate(): { readonly opened: Promise<void>; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
 /** Poll `predicate` until it holds or `timeoutMs` passes (then throw with `what`). */
 export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -6,7 +6,8 @@ const decoder = new TextDecoder();
 
 export const bytes = (text: string): Uint8Array => encoder.encode(text);
 export const text = (data: Uint8Array): string => decoder.decode(data);
-export { sleep, waitFor } from '../../helpers/index.js';
+import { rounds } from '../../helpers/index.js';
+export { rounds, sleep, waitFor } from '../../helpers/index.js';
 
 /** Everything one consumer received, plus its handle. */
 export interface Inbox {
@@ -87,10 +88,6 @@ let counter = 0;
 /** A topic name no other test uses. */
 export const freshTopic = (prefix = 'topic'): string => `${prefix}-${process.pid}-${++counter}`;
 
-/** Let the broker's dispatch rounds (on `setImmediate`, left real) run. */
-export async function rounds(count = 5): Promise<void> {
-  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 /**
  * Run `body` on a fake clock for the broker's delays (timers and `performance.now()`), so that a test
