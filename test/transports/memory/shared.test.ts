@@ -64,7 +64,7 @@ describe('shared subscription', () => {
     const inbox = await consume(broker.transport(), { topic: 'f', consumerName: 'c', receiverQueueSize: 5 });
     publish('f', 50);
     await waitFor('first 5', () => inbox.deliveries.length === 5);
-    await sleep(20);
+    await rounds();
     expect(inbox.deliveries).toHaveLength(5);
     while (inbox.deliveries.length < 50) {
       const [a, b] = [...inbox.pending];
@@ -81,7 +81,7 @@ describe('shared subscription', () => {
     const inbox = await consume(broker.transport(), { topic: 'f', consumerName: 'c', receiverQueueSize: 100 });
     publish('f', 10);
     await waitFor('3 deliveries', () => inbox.deliveries.length === 3);
-    await sleep(20);
+    await rounds();
     expect(inbox.deliveries).toHaveLength(3);
     expect(broker.topicStats('f', 'sub')).toMatchObject({ unacked: 3, backlog: 10 });
   });
@@ -91,7 +91,7 @@ describe('shared subscription', () => {
     const inbox = await consume(broker.transport(), { topic: 'p', consumerName: 'c' });
     inbox.subscription.pause();
     publish('p', 5);
-    await sleep(20);
+    await rounds();
     expect(inbox.deliveries).toHaveLength(0);
     inbox.subscription.resume();
     inbox.subscription.resume();
@@ -108,7 +108,7 @@ describe('shared subscription', () => {
     publish('p2', 3);
     await waitFor('first batch', () => pausing.deliveries.length === 3);
     publish('p2', 3, 0, 3);
-    await sleep(20);
+    await rounds();
     expect(pausing.deliveries).toHaveLength(3);
     pausing.subscription.resume();
     await waitFor('second batch', () => pausing.deliveries.length === 6);
@@ -261,7 +261,7 @@ describe('shared subscription', () => {
     publish('h', 5);
     await waitFor('a has 5', () => a.deliveries.length === 5);
     const b = await consume(t, { topic: 'h', consumerName: 'b' });
-    await sleep(10);
+    await rounds();
     expect(b.deliveries).toHaveLength(0);
     await a.subscription.close();
     await waitFor('b takes over', () => b.deliveries.length === 5, 2000);
