@@ -4,15 +4,19 @@ import {
   DeadLetterProperties,
   HandlerTimeoutError,
   NonRetriableError,
+  TransportError,
   createExclusiveConsumer,
   defaultDeadLetterTopic,
   isConfigurationError,
   isConsumerStateError,
   isHandlerError,
+  type DeadLetterReason,
+  type Delivery,
   type ExclusiveConsumer,
   type ExclusiveConsumerOptions,
   type Handler,
   type MemoryBroker,
+  type Transport,
 } from '../../src/index.js';
 import { HistoryRecorder } from '../../src/testing/index.js';
 import { gate, publishEvents, publishRaw, rounds, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
@@ -267,6 +271,112 @@ describe('engine: failures', () => {
     expect(reasons[0]).toBeInstanceOf(HandlerTimeoutError);
     expect(log).toEqual(['start 0/1', 'end 0/1', 'start 0/2', 'end 0/2', 'start 1/1', 'end 1/1']);
     expect(c.stats().failed).toBe(1);
+  });
+});
+
+describe('engine: documented failure paths', () => {
+  it('negatively acknowledges a message whose dead letter cannot be published, and dead-letters it when it comes back', async () => {
+    const { broker, topic } = setup();
+    const inner = broker.transport();
+    const deadLetterTries: Array<{ id: string; redeliveryCount: number }> = [];
+    const nacked: string[] = [];
+    let refusals = 1;
+    const wrap = (delivery: Delivery): Delivery =>
+      new Proxy(delivery, {
+        get(target, property) {
+          if (property === 'deadLetter') {
+            return async (reason: DeadLetterReason): Promise<void> => {
+              deadLetterTries.push({ id: target.id, redeliveryCount: target.redeliveryCount });
+              if (refusals-- > 0) throw new TransportError('dead-letter topic unavailable');
+              await target.deadLetter(reason);
+            };
+          }
+          if (property === 'nack') return () => (nacked.push(target.id), target.nack());
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    // The broker's transport, its deliveries' dead-lettering failing once.
+    const transport: Transport = {
+      name: inner.name,
+      createProducer: (t) => inner.createProducer(t),
+      subscribe: (options) => inner.subscribe({ ...options, onMessages: (batch) => options.onMessages(batch.map(wrap)) }),
+    };
+    let runs = 0;
+    const c = consumer(
+      broker,
+      topic,
+      () => {
+        runs += 1;
+        throw new NonRetriableError('rule says no');
+      },
+      { transport },
+    );
+    const phases: string[] = [];
+    const released: string[] = [];
+    c.on('error', (e) => phases.push(e.phase));
+    c.on('message.released', (e) => released.push(e.reason));
+    await c.start();
+    publishEvents(broker, topic, [{ key: 'a', seq: 0 }]);
+    await waitFor('subscription drained', () => {
+      const stats = broker.topicStats(topic, 'exclusive-consumer');
+      return stats.backlog === 0 && stats.unacked === 0;
+    });
+    // Refused once: given back (never acknowledged), delivered again, dead-lettered then.
+    expect(deadLetterTries).toHaveLength(2);
+    const [first, second] = deadLetterTries;
+    expect(second?.id).toBe(first?.id);
+    expect(second?.redeliveryCount).toBe((first?.redeliveryCount ?? 0) + 1);
+    expect(nacked).toEqual([first?.id]);
+    expect(phases).toEqual(['dead-letter']);
+    expect(released).toEqual(['dead-letter publish failed']);
+    expect(runs).toBe(2);
+    expect(broker.peek(defaultDeadLetterTopic(topic, 'exclusive-consumer'))).toHaveLength(1);
+    expect(c.stats()).toMatchObject({ deadLettered: 1, processed: 0, released: 1 });
+  });
+
+  it('reports a handler that ignores its abort past twice its timeout as stuck, once, and keeps its key until it returns', async () => {
+    const { broker, topic } = setup();
+    const held = gate();
+    const stuck: Array<{ key: string; messageId: string; runningMs: number }> = [];
+    const startedOfA: number[] = [];
+    let stuckId = '';
+    let probeAborted = false;
+    const c = consumer(
+      broker,
+      topic,
+      async (e, ctx) => {
+        if (e.key === 'a') startedOfA.push(e.seq);
+        if (e.seq === 0) {
+          stuckId = ctx.message.id;
+          await held.opened; // ignores ctx.signal
+        }
+        if (e.key === 'probe' && ctx.attempt === 1) {
+          await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+          probeAborted = true;
+        }
+      },
+      { handlerTimeoutMs: 50 },
+    );
+    c.on('handler.stuck', (e) => stuck.push(e));
+    await c.start();
+    publishEvents(broker, topic, [
+      { key: 'a', seq: 0 },
+      { key: 'a', seq: 1 },
+    ]);
+    await waitFor('stuck reported', () => stuck.length > 0);
+    expect(stuck).toEqual([{ key: 'a', messageId: stuckId, runningMs: expect.any(Number) }]);
+    expect(stuck[0]?.runningMs).toBeGreaterThanOrEqual(100);
+    // Timeouts keep being checked: a run started after the report is aborted by its own timeout,
+    // by which time the stuck run was checked again and again, and not reported again.
+    publishEvents(broker, topic, [{ key: 'probe', seq: 2 }]);
+    await waitFor('probe aborted by its timeout', () => probeAborted);
+    expect(stuck).toHaveLength(1);
+    expect(startedOfA).toEqual([0]);
+    held.open();
+    await waitFor('the key runs on', () => startedOfA.includes(1));
+    expect(startedOfA).toEqual([0, 0, 1]);
+    expect(stuck).toHaveLength(1);
   });
 });
 
