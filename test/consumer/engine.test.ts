@@ -18,8 +18,8 @@ import {
   type MemoryBroker,
   type Transport,
 } from '../../src/index.js';
-import { HistoryRecorder } from '../../src/testing/index.js';
-import { gate, publishEvents, publishRaw, rounds, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
+import { HistoryRecorder, monotonicMicros } from '../../src/testing/index.js';
+import { drained, gate, publishEvents, publishRaw, rounds, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
 const { consumers, setup } = resourcesPerTest();
 
@@ -84,8 +84,9 @@ describe('engine: scheduling', () => {
     const published = events(20, 10);
     publishEvents(broker, topic, published);
     await c.start();
-    await waitFor('200 processed', () => c.stats().processed === 200);
-    const report = recorder.check({ published });
+    await drained(broker, topic);
+    await c.stop();
+    const report = recorder.check({ published, endOfHistory: monotonicMicros() });
     expect(report.overlaps).toEqual([]);
     expect(report.orderViolations).toEqual([]);
     expect(report.lost).toEqual([]);
@@ -318,10 +319,7 @@ describe('engine: documented failure paths', () => {
     c.on('message.released', (e) => released.push(e.reason));
     await c.start();
     publishEvents(broker, topic, [{ key: 'a', seq: 0 }]);
-    await waitFor('subscription drained', () => {
-      const stats = broker.topicStats(topic, 'exclusive-consumer');
-      return stats.backlog === 0 && stats.unacked === 0;
-    });
+    await drained(broker, topic);
     // Refused once: given back (never acknowledged), delivered again, dead-lettered then.
     expect(deadLetterTries).toHaveLength(2);
     const [first, second] = deadLetterTries;
@@ -408,10 +406,7 @@ describe('engine: lifecycle', () => {
     const b = consumer(broker, topic, handler('b'), { consumerName: 'b', mode: 'shared' });
     await b.start();
     // The end: the broker holds nothing unacknowledged. Whatever ran is then read from the runs.
-    await waitFor('subscription drained', () => {
-      const stats = broker.topicStats(topic, 'exclusive-consumer');
-      return stats.backlog === 0 && stats.unacked === 0;
-    });
+    await drained(broker, topic);
     await b.stop();
     const byB = runs.filter((r) => r.by === 'b').map((r) => r.seq);
     // a's runs were acknowledged: none of them came to b again. b ran the released rest, once each.

@@ -10,7 +10,7 @@ import {
   type MemoryBroker,
 } from '../../src/index.js';
 import { HistoryRecorder, monotonicMicros } from '../../src/testing/index.js';
-import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
+import { drained, publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
 const { consumers, setup } = resourcesPerTest();
 
@@ -19,7 +19,6 @@ interface State {
 }
 
 const KEY = 'shopper';
-const SUBSCRIPTION = 'exclusive-consumer';
 
 /**
  * Two consumers, a handler writing through a fenced store, and a membership change while the first
@@ -79,10 +78,7 @@ async function windowScenario(mode: ConsumerMode, change: (broker: MemoryBroker,
   const second = make('consumer-a'); // sorts first: becomes the failover active consumer
   await second.start();
   // The end of the history: the broker holds nothing unacknowledged. Loss is read from the runs.
-  await waitFor('subscription drained', () => {
-    const stats = broker.topicStats(topic, SUBSCRIPTION);
-    return stats.backlog === 0 && stats.unacked === 0;
-  });
+  await drained(broker, topic);
   await Promise.all([first.stop(), second.stop()]);
   const startedByFirstAfterChange = recorder.runs.filter((r) => r.consumer === 'consumer-b' && r.start > changedAt).length;
   const report = recorder.check({ published, endOfHistory: monotonicMicros() });

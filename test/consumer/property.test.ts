@@ -11,7 +11,7 @@ import {
 import { HistoryRecorder, monotonicMicros } from '../../src/testing/index.js';
 
 const SUBSCRIPTION = 'exclusive-consumer';
-import { publishEvents, sleep, testBroker, topicName, waitFor, type TestEvent } from '../helpers/index.js';
+import { drained, publishEvents, sleep, testBroker, topicName, type TestEvent } from '../helpers/index.js';
 
 interface Scenario {
   readonly mode: Exclude<ConsumerMode, 'shared'>;
@@ -115,14 +115,7 @@ async function run(s: Scenario) {
   const deadSeqs = () => broker.peek(dlq).map((m) => (JSON.parse(new TextDecoder().decode(m.data)) as TestEvent).seq);
   // The end of the history is when the broker holds nothing unacknowledged: what ran is then read
   // from the runs, so an event acknowledged without a successful run shows up as lost.
-  await waitFor(
-    'subscription drained',
-    () => {
-      const stats = broker.topicStats(topic, SUBSCRIPTION);
-      return stats.backlog === 0 && stats.unacked === 0;
-    },
-    10_000,
-  );
+  await drained(broker, topic, SUBSCRIPTION, 10_000);
   await Promise.all(live.map((c) => c.stop()));
   const stats = all.map((c) => c.stats());
   const report = recorder.check({ published, deadLettered: deadSeqs(), endOfHistory: monotonicMicros() });

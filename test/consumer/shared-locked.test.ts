@@ -11,8 +11,8 @@ import {
   type Lock,
   type MemoryBroker,
 } from '../../src/index.js';
-import { HistoryRecorder } from '../../src/testing/index.js';
-import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
+import { HistoryRecorder, monotonicMicros } from '../../src/testing/index.js';
+import { drained, publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
 const { consumers, setup } = resourcesPerTest();
 
@@ -55,8 +55,9 @@ describe('shared-locked mode', () => {
     const published: TestEvent[] = [];
     for (let i = 0; i < 90; i++) published.push({ key: `k${i % 3}`, seq: i });
     publishEvents(broker, topic, published);
-    await waitFor('90 processed', () => cs.reduce((n, c) => n + c.stats().processed, 0) === 90, 10_000);
-    const report = recorder.check({ published });
+    await drained(broker, topic, 'exclusive-consumer', 10_000);
+    await Promise.all(cs.map((c) => c.stop()));
+    const report = recorder.check({ published, endOfHistory: monotonicMicros() });
     expect(report.overlaps).toEqual([]);
     expect(report.lost).toEqual([]);
     expect(cs.map((c) => c.stats().violations)).toEqual([0, 0, 0]);

@@ -58,6 +58,21 @@ export async function waitFor(what: string, predicate: () => boolean | Promise<b
 }
 
 /**
+ * Resolves once `broker` holds nothing unacknowledged on `subscription` of `topic`: the fixed end of
+ * a run, independent of what the consumers recorded, after which loss is read from the history.
+ */
+export function drained(broker: MemoryBroker, topic: string, subscription = 'exclusive-consumer', timeoutMs = 5000): Promise<void> {
+  return waitFor(
+    `${topic}/${subscription} drained`,
+    () => {
+      const stats = broker.topicStats(topic, subscription);
+      return stats.backlog === 0 && stats.unacked === 0;
+    },
+    timeoutMs,
+  );
+}
+
+/**
  * The consumers and memory brokers a test file makes, stopped (without draining) and closed after
  * each test. Call once at the top of the file; `setup` makes a broker (tracked) and a fresh topic.
  */

@@ -17,7 +17,7 @@ import {
 } from '../../../src/index.js';
 import { pulsarClientTransport, type PulsarClientTransportOptions } from '../../../src/pulsar/index.js';
 import { HistoryRecorder, monotonicMicros, registerContract, transportContract, uniqueName } from '../../../src/testing/index.js';
-import { sleep, waitFor } from '../../helpers/index.js';
+import { drained, sleep, waitFor } from '../../helpers/index.js';
 import { FakePulsarClient, type FakeConsumer } from './double.js';
 
 const encoder = new TextEncoder();
@@ -628,10 +628,7 @@ describe('pulsarClientTransport under the engine', () => {
     await Promise.all(published.map((e) => producer.send(e)));
     await producer.close();
     // The end of the history: the broker behind the double holds nothing unacknowledged.
-    await waitFor('subscription drained', () => {
-      const stats = client.broker.topicStats(transport.topicName(topic), 'exclusive-consumer');
-      return stats.backlog === 0 && stats.unacked === 0;
-    }, 20_000);
+    await drained(client.broker, transport.topicName(topic), 'exclusive-consumer', 20_000);
     await Promise.all(consumers.map((c) => c.stop()));
     const report = recorder.check({ published, endOfHistory: monotonicMicros() });
     expect(report.overlaps).toEqual([]);
