@@ -11,7 +11,7 @@ export { counterStoreContract } from './counter-store-contract.js';
 export type { CounterStoreContractOptions } from './counter-store-contract.js';
 export { transportContract } from './transport-contract.js';
 export type { TransportContractOptions } from './transport-contract.js';
-export { HistoryRecorder, checkHistory, monotonicMicros } from './history.js';
+export { HistoryRecorder, MixedClocksError, checkHistory, monotonicClockId, monotonicMicros } from './history.js';
 export type {
   CheckHistoryOptions,
   HistoryRecorderOptions,

@@ -15,7 +15,9 @@ function assertToken(token: number): void {
 /**
  * The behaviour of a {@link FencingTokenSource}: positive safe-integer tokens, strictly increasing
  * per key in the order calls resolve when awaited one by one, distinct under concurrency, and keys
- * independent of each other. Every case uses fresh keys.
+ * independent of each other — a counter per key, so that tokens minted on other keys (including
+ * names that differ only by Redis Cluster hash-tag braces) never advance a key by more than its own
+ * step. Every case uses fresh keys.
  *
  * ```ts
  * registerContract('my token source', tokenSourceContract(() => mySource()), { describe, it });
@@ -58,22 +60,31 @@ export function tokenSourceContract(
       }),
     },
     {
-      name: 'keys are independent',
+      name: 'keys are independent: minting on other keys does not advance a key',
       run: withSource(async (source, key) => {
-        const keys = [key, `${key}-other`, `{${key}}`];
-        const minted = await Promise.all(
-          keys.map(async (k) => {
-            const tokens: number[] = [];
-            for (let i = 0; i < 10; i++) tokens.push(await source.nextToken(k));
-            return tokens;
-          }),
-        );
-        for (const [i, tokens] of minted.entries()) {
-          tokens.forEach(assertToken);
-          tokens.forEach((token, j) => {
-            const previous = tokens[j - 1];
-            if (previous !== undefined) assert.ok(token > previous, `key ${i}: token ${token} > ${previous}`);
-          });
+        // Names a shared counter, or a hash tag handled wrongly, would fold into one.
+        const keys = [key, `${key}-other`, `{${key}}`, `${key}}`];
+        for (const [i, k] of keys.entries()) {
+          const others = keys.filter((o) => o !== k);
+          // The key's own step, minted alone.
+          let previous = await source.nextToken(k);
+          assertToken(previous);
+          let step = 0;
+          for (let j = 0; j < 3; j++) {
+            const token = await source.nextToken(k);
+            assertToken(token);
+            assert.ok(token > previous, `key ${i}: token ${token} > ${previous}`);
+            step = Math.max(step, token - previous);
+            previous = token;
+          }
+          for (const other of others) for (let j = 0; j < 5; j++) assertToken(await source.nextToken(other));
+          const after = await source.nextToken(k);
+          assert.ok(after > previous, `key ${i}: token ${after} > ${previous}`);
+          assert.ok(
+            after - previous <= step,
+            `key ${i}: ${others.length * 5} tokens minted on other keys advanced this key by ${after - previous}, ` +
+              `more than its own step (${step}): keys share a counter`,
+          );
         }
       }),
     },

@@ -36,6 +36,18 @@ export function publishRaw(broker: MemoryBroker, topic: string, data: string, pa
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Let `count` turns of the event loop's check phase pass: the embedded broker dispatches in them. */
+export async function rounds(count = 5): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** A promise and the function that resolves it: a gate a test opens when it chooses. */
+export function gate(): { readonly opened: Promise<void>; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
 /** Poll `predicate` until it holds or `timeoutMs` passes (then throw with `what`). */
 export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -43,6 +55,21 @@ export async function waitFor(what: string, predicate: () => boolean | Promise<b
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/**
+ * Resolves once `broker` holds nothing unacknowledged on `subscription` of `topic`: the fixed end of
+ * a run, independent of what the consumers recorded, after which loss is read from the history.
+ */
+export function drained(broker: MemoryBroker, topic: string, subscription = 'exclusive-consumer', timeoutMs = 5000): Promise<void> {
+  return waitFor(
+    `${topic}/${subscription} drained`,
+    () => {
+      const stats = broker.topicStats(topic, subscription);
+      return stats.backlog === 0 && stats.unacked === 0;
+    },
+    timeoutMs,
+  );
 }
 
 /**

@@ -5,11 +5,10 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLease } from '../../src/index.js';
 import { redisCounterStore, redisFencedStore, redisLock } from '../../src/redis/index.js';
+import { keyName } from '../../src/redis/keys.js';
 import { checkHistory, uniqueName, type RunRecord } from '../../src/testing/index.js';
 import { deletePrefix, redisUrl, sleep, testPrefix } from './helpers.js';
 
@@ -83,49 +82,45 @@ describe('a lease holder in another process', () => {
     a.child.send({ cmd: 'hold', key, ttlMs, workMs: 300 });
     const acquired = await a.next('acquired');
     a.child.kill('SIGSTOP');
-    const stoppedAt = performance.now();
 
     const lock = redisLock(redis, { prefix });
     const store = redisFencedStore<string>(redis, { prefix });
     expect(await lock.tryAcquire(key, 'successor', 5_000), 'still held right after the pause').toBeUndefined();
-    const held = await acquireLease(lock, key, 'successor', { ttlMs: 5_000, timeoutMs: 5_000, retryDelayMs: 20 });
-    const waited = performance.now() - stoppedAt;
-    expect(held.lease.token).toBeGreaterThan(acquired.token as number);
-    // Taken only once the paused holder's lease had expired in Redis.
-    expect(waited).toBeGreaterThan(ttlMs - 300);
-    await store.put(key, 'written by successor', { token: held.lease.token, owner: 'successor' });
+    // Nobody deletes the paused holder's lock: it goes when Redis expires it, and only then is the key free.
+    await waitForRedis('the paused holder’s lease to expire in Redis', async () => (await redis.exists(lockKey(key))) === 0);
+    const held = await lock.tryAcquire(key, 'successor', 5_000);
+    expect(held?.token).toBeGreaterThan(acquired.token as number);
+    await store.put(key, 'written by successor', { token: held!.token, owner: 'successor' });
 
     a.child.kill('SIGCONT');
     const wrote = await a.next('wrote');
     expect(wrote.ok, 'the paused process wrote with its old token').toBe(false);
-    expect(wrote.error).toMatchObject({ code: 'EC_STALE_TOKEN', token: acquired.token, currentToken: held.lease.token });
+    expect(wrote.error).toMatchObject({ code: 'EC_STALE_TOKEN', token: acquired.token, currentToken: held!.token });
     expect(wrote.aborted, 'its signal was aborted').toBe(true);
     expect(wrote.reason).toMatchObject({ code: 'EC_LOCK_LOST' });
     // Whether the abort came before the write depends on which overdue timer fires first after
     // SIGCONT; the store rejects it either way.
     console.info(`SIGSTOP: paused worker's signal was ${wrote.abortedBeforeWrite === true ? 'already' : 'not yet'} aborted when it wrote`);
     expect((await store.get(key))?.value).toBe('written by successor');
-    await held.release();
+    await lock.release(held!);
   });
 
-  it('killed (SIGKILL) mid-run: the next acquire succeeds after the TTL with a higher token', async () => {
+  it('killed (SIGKILL) mid-run: held while it renews; once Redis expires it, the next acquire succeeds with a higher token', async () => {
     const key = uniqueName('sigkill');
     const ttlMs = 600;
     const a = worker('killed-worker');
     a.child.send({ cmd: 'hold', key, ttlMs, workMs: 60_000 });
     const acquired = await a.next('acquired');
-    // Renewals keep it held well past its TTL while the process lives.
-    await sleep(ttlMs * 1.5);
+    // Renewals run a third of the TTL apart: after four, the lease has outlived its first TTL.
+    for (let i = 0; i < 4; i++) expect((await a.next('extended')).token).toBe(acquired.token);
     const lock = redisLock(redis, { prefix });
     expect(await lock.tryAcquire(key, 'next', ttlMs), 'renewed while alive').toBeUndefined();
     a.child.kill('SIGKILL');
-    const killedAt = performance.now();
-    const held = await acquireLease(lock, key, 'next', { ttlMs, timeoutMs: 5_000, retryDelayMs: 20 });
-    const waited = performance.now() - killedAt;
-    expect(held.lease.token).toBeGreaterThan(acquired.token as number);
-    // Slack for a loaded machine; a lease that was never freed would take until the test timeout.
-    expect(waited).toBeLessThan(ttlMs + 1_000);
-    await held.release();
+    // A lease that was never freed would keep the key until the test's timeout.
+    await waitForRedis('the killed holder’s lease to expire in Redis', async () => (await redis.exists(lockKey(key))) === 0);
+    const held = await lock.tryAcquire(key, 'next', ttlMs);
+    expect(held?.token).toBeGreaterThan(acquired.token as number);
+    await lock.release(held!);
   });
 });
 
@@ -152,21 +147,45 @@ describe('four processes hammering three keys', () => {
 });
 
 describe('the counter store and a crashed process', () => {
-  it('forgets the run of a process killed mid-run after its TTL', async () => {
+  it('counts a live process past its TTL (renewed), and forgets its run once killed', async () => {
     const key = uniqueName('crashed-run');
     const ttlMs = 1_000;
+    const runs = `${prefix}{${key}}:runs`;
     const a = worker('counting-worker');
     a.child.send({ cmd: 'count', key, ttlMs });
     expect((await a.next('counted')).others).toBe(0);
+    const firstExpiry = Number(await redis.zscore(runs, 'counting-worker-run'));
     const store = redisCounterStore(redis, { prefix, ttlMs });
-    // Alive, it renews its run: still counted after more than its TTL.
-    await sleep(ttlMs * 1.6);
-    expect(await store.increment(key, 'probe-1')).toBe(1);
-    await store.decrement(key, 'probe-1');
+    const probe = async (holder: string): Promise<number> => {
+      const others = await store.increment(key, holder);
+      await store.decrement(key, holder);
+      return others;
+    };
+    // Alive, it renews its run: once the server's clock is past the run's first expiry, still counted.
+    await waitForRedis('the server clock past the first expiry', async () => serverMillis(await redis.time()) > firstExpiry);
+    expect(await probe('probe-1')).toBe(1);
     a.child.kill('SIGKILL');
-    await sleep(ttlMs + 150);
-    expect(await store.increment(key, 'probe-2'), 'the killed run is no longer counted').toBe(0);
-    await store.decrement(key, 'probe-2');
-    expect(await redis.exists(`${prefix}{${key}}:runs`)).toBe(0);
+    // Nothing renews it now: the server forgets it at its expiry.
+    await waitForRedis('the killed run forgotten', async () => (await probe('probe-2')) === 0);
+    expect(await redis.exists(runs)).toBe(0);
   });
 });
+
+/** The lock key of `key` (see the Redis adapters' key layout). */
+function lockKey(key: string): string {
+  return keyName(prefix, key, 'lock');
+}
+
+/** Milliseconds of a Redis `TIME` reply. */
+function serverMillis(time: ReadonlyArray<string | number>): number {
+  return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+}
+
+/** Poll Redis until `predicate` holds; the timeout only stops a hung test, it measures nothing. */
+async function waitForRedis(what: string, predicate: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}

@@ -3,7 +3,7 @@
  * accounting, pause, dead-connection detection, reconnection, producer correlation and errors.
  */
 import { EventEmitter } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultDeadLetterTopic, isTransportError, type Delivery, type SubscribeOptions } from '../../../src/index.js';
 import { pulsarWebSocketTransport, type WebSocketConstructor, type WebSocketInit, type WebSocketLike } from '../../../src/pulsar/index.js';
 import { sleep, waitFor } from './helpers.js';
@@ -13,6 +13,8 @@ class FakeSocket extends EventEmitter implements WebSocketLike {
   static all: FakeSocket[] = [];
   /** What the next connection does: open, or refuse with an HTTP status. */
   static next: { refuse?: number; body?: string } = {};
+  /** How many connections after `next` are refused too (HTTP 503). */
+  static refusals = 0;
   readyState = 0;
   readonly sent: Array<Record<string, unknown>> = [];
   pings = 0;
@@ -25,8 +27,12 @@ class FakeSocket extends EventEmitter implements WebSocketLike {
   ) {
     super();
     FakeSocket.all.push(this);
-    const plan = FakeSocket.next;
+    let plan = FakeSocket.next;
     FakeSocket.next = {};
+    if (plan.refuse === undefined && FakeSocket.refusals > 0) {
+      FakeSocket.refusals -= 1;
+      plan = { refuse: 503, body: 'broker busy' };
+    }
     setImmediate(() => {
       if (plan.refuse !== undefined) {
         const response = new EventEmitter() as EventEmitter & { statusCode: number };
@@ -93,7 +99,15 @@ function message(key: string, body = '{}'): Record<string, unknown> {
 afterEach(() => {
   FakeSocket.all = [];
   FakeSocket.next = {};
+  FakeSocket.refusals = 0;
+  vi.useRealTimers();
+  vi.restoreAllMocks();
 });
+
+/** Let the fake's socket events (on `setImmediate`, left real) fire. */
+async function turns(count = 5): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
 
 function subscribeOptions(extra: Partial<SubscribeOptions> = {}) {
   const deliveries: Delivery[] = [];
@@ -147,8 +161,18 @@ describe('pulsar-ws consumer against a fake broker', () => {
     expect(socket.init.headers).toEqual({ Authorization: 'Bearer t0k' });
     expect(socket.permits()).toBe(4);
 
-    for (let i = 0; i < 4; i++) socket.push(message(`k${i}`));
+    // What the broker may still send (permits granted, minus messages sent) plus what is delivered
+    // and unsettled: never more than the queue.
+    let pushed = 0;
+    const settled = new Set<Delivery>();
+    const push = (key: string): void => {
+      pushed += 1;
+      socket.push(message(key));
+    };
+    const committed = (): number => socket.permits() - pushed + (c.deliveries.length - settled.size);
+    for (let i = 0; i < 4; i++) push(`k${i}`);
     await waitFor('4 deliveries', () => c.deliveries.length === 4);
+    expect(committed()).toBe(4);
     const first = c.deliveries[0] as Delivery;
     expect(first.partitionKey).toBe('k0');
     expect(first.topic).toBe('persistent://public/default/orders');
@@ -157,17 +181,34 @@ describe('pulsar-ws consumer against a fake broker', () => {
 
     // One settled: room for one, below the permit batch (1 of 4) while the broker holds none: granted.
     await first.ack();
+    settled.add(first);
     await waitFor('ack frame', () => socket.sent.some((f) => f.messageId === first.id && f.type === undefined));
-    await waitFor('one more permit', () => socket.permits() === 5);
-    (c.deliveries[1] as Delivery).nack();
+    await waitFor('one more permit', () => socket.permits() > 4);
+    expect(committed()).toBe(4);
+    const second = c.deliveries[1] as Delivery;
+    second.nack();
+    settled.add(second);
     await waitFor('nack frame', () => socket.sent.some((f) => f.type === 'negativeAcknowledge'));
-    await waitFor('another permit', () => socket.permits() === 6);
-    // Granted permits minus unsettled never exceed the queue.
-    const unsettled = 2;
-    expect(socket.permits() - 2 /* settled */ - unsettled).toBeLessThanOrEqual(4);
+    await waitFor('another permit', () => socket.permits() > 5);
+    expect(committed()).toBe(4);
+    // The broker uses the permits it holds; settling three deliveries frees three places, granted
+    // back together.
+    push('k4');
+    push('k5');
+    await waitFor('6 deliveries', () => c.deliveries.length === 6);
+    expect(committed()).toBe(4);
+    for (const d of [c.deliveries[2], c.deliveries[4], c.deliveries[5]] as Delivery[]) {
+      await d.ack();
+      settled.add(d);
+    }
+    await waitFor('the places granted again', () => committed() >= 4);
+    // Let any further top-up go out before reading the bound again.
+    await sleep(20);
+    expect(committed()).toBe(4);
+    expect(socket.permits()).toBe(pushed + 3);
     await subscription.close();
     expect(socket.readyState).toBe(3);
-    await expect(Promise.resolve().then(() => (c.deliveries[2] as Delivery).ack())).rejects.toSatisfy(isTransportError);
+    await expect(Promise.resolve().then(() => (c.deliveries[3] as Delivery).ack())).rejects.toSatisfy(isTransportError);
   });
 
   it('holds what arrives while paused and hands it over on resume, granting nothing meanwhile', async () => {
@@ -296,6 +337,42 @@ describe('pulsar-ws consumer against a fake broker', () => {
     await waitFor('reconnected after a refusal', () => FakeSocket.all.length === 3 && FakeSocket.all[2]?.readyState === 1, 2000);
     expect(c.errors.some((e) => isTransportError(e) && /HTTP 500\): topic not ready/.test(e.message))).toBe(true);
     expect(c.lost()).toBe(0); // nothing had been delivered on the lost connection
+    await subscription.close();
+  });
+
+  it('backs off between refused reconnections: doubling from the initial delay up to the cap, never sooner, jittered downwards', async () => {
+    const transport = pulsarWebSocketTransport({ url: 'http://broker:8080', webSocket: Fake, reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
+    const c = subscribeOptions();
+    const subscription = await transport.subscribe(c.options);
+    // The reconnection timers on a fake clock; no jitter drawn (the longest delay) until said.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0);
+    FakeSocket.refusals = 3;
+    (FakeSocket.all[0] as FakeSocket).serverClose(1006);
+    await turns();
+    const attempts = (): number => FakeSocket.all.length - 1;
+    for (const [n, delay] of [[1, 100], [2, 200], [3, 400], [4, 400]] as const) {
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      await turns();
+      expect(attempts(), `attempt ${n} not before ${delay} ms`).toBe(n - 1);
+      await vi.advanceTimersByTimeAsync(1);
+      await turns();
+      expect(attempts(), `attempt ${n} at ${delay} ms`).toBe(n);
+    }
+    // The fourth attempt was accepted: the next loss starts from the initial delay again, and the
+    // jitter draws each delay down to as little as half of it.
+    expect(FakeSocket.all.at(-1)?.readyState).toBe(1);
+    expect(c.errors.filter((e) => /HTTP 503\): broker busy/.test(e.message))).toHaveLength(3);
+    random.mockReturnValue(0.9999);
+    (FakeSocket.all.at(-1) as FakeSocket).serverClose(1006);
+    await turns();
+    await vi.advanceTimersByTimeAsync(49);
+    await turns();
+    expect(attempts()).toBe(4);
+    await vi.advanceTimersByTimeAsync(1);
+    await turns();
+    expect(attempts()).toBe(5);
+    vi.useRealTimers();
     await subscription.close();
   });
 

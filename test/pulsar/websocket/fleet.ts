@@ -20,9 +20,11 @@ import { pulsarAdmin, pulsarWebSocketTransport, type PulsarWebSocketTransport } 
 import { redisLock, redisTokenSource, type RedisLock } from '../../../src/redis/index.js';
 import { keyName } from '../../../src/redis/keys.js';
 import { HistoryRecorder, uniqueName, type HistoryReport } from '../../../src/testing/index.js';
-import { recordingWebSocket, sleep, waitFor } from './helpers.js';
+import { recordingWebSocket, sleep, waitDrained, waitFor } from './helpers.js';
 
 export const SUBSCRIPTION = 'generations';
+/** What a consumer reports when its connection goes, and when it then settles a delivery of it. */
+const CONNECTION_LOSS = /lost its connection|connection to the broker lost|is gone/i;
 /** Pulsar's activeConsumerFailoverDelayTimeMillis (the dev broker's is the default, 1 s) plus margin. */
 export const FAILOVER_SETTLE_MS = 1500;
 /** Lease of `shared-locked` (renewed every third of it). */
@@ -78,7 +80,10 @@ export class Fleet {
   fencingTokens = false;
   readonly recorder = new HistoryRecorder<Event>({ seqOf: (e) => e.seq });
   readonly consumers = new Map<string, ExclusiveConsumer>();
-  readonly errors: string[] = [];
+  /** Every error a consumer reported, in order. */
+  readonly reported: Array<{ readonly consumer: string; readonly phase: string; readonly message: string }> = [];
+  /** Consumers whose connection this fleet dropped on purpose. */
+  readonly #cut = new Set<string>();
   readonly deadLettered = new Set<string>();
   readonly topic: string;
   readonly dlqTopic: string;
@@ -131,10 +136,7 @@ export class Fleet {
       ...this.extra,
     });
     consumer.on('message.dead-lettered', ({ messageId }) => this.deadLettered.add(messageId));
-    consumer.on('error', ({ error, phase }) => {
-      // Connection drops are what scenario 2 does on purpose; anything else is collected.
-      if (!/lost its connection|connection to the broker lost|is gone/i.test(error.message)) this.errors.push(`${name} ${phase}: ${error.message}`);
-    });
+    consumer.on('error', ({ error, phase }) => this.reported.push({ consumer: name, phase, message: error.message }));
     this.consumers.set(name, consumer);
     return consumer;
   }
@@ -146,12 +148,31 @@ export class Fleet {
     if (this.mode === 'failover') await sleep(FAILOVER_SETTLE_MS);
   }
 
+  /**
+   * Errors reported but the connection losses of the consumers {@link cut} on purpose: a steady run
+   * must report none, so an unexpected disconnect shows here.
+   */
+  get errors(): string[] {
+    return this.reported
+      .filter((e) => !(this.#cut.has(e.consumer) && CONNECTION_LOSS.test(e.message)))
+      .map((e) => `${e.consumer} ${e.phase}: ${e.message}`);
+  }
+
   /** Drop `name`'s connection as a crash or a network partition would (the transport then reconnects). */
   cut(name: string): void {
+    this.#cut.add(name);
     const tag = `consumerName=${encodeURIComponent(name)}`;
     for (const { url, socket } of this.recording.sockets) {
       if (url.includes('/ws/v2/consumer/') && url.includes(tag) && socket.readyState === 1) socket.terminate();
     }
+  }
+
+  /**
+   * Resolves once the broker holds nothing unacknowledged on the fleet's subscription: the fixed
+   * end of a run, after which what ran is read from the history (not waited for).
+   */
+  async drained(timeoutMs = 30_000): Promise<void> {
+    await waitDrained(this.url, this.topic, SUBSCRIPTION, timeoutMs);
   }
 
   async stopAll(): Promise<void> {
@@ -198,7 +219,11 @@ export function summary(mode: string, label: string, report: HistoryReport, extr
   const cross = report.overlaps.filter((o) => !o.sameConsumer);
   const sample = cross
     .slice(0, 3)
-    .map((o) => `${o.key}: ${o.first.consumer}#${o.first.seq} ∩ ${o.second.consumer}#${o.second.seq} (${((Math.min(o.first.end, o.second.end) - o.second.start) / 1000).toFixed(1)} ms)`)
+    .map((o) => {
+      const until = Math.min(o.first.end ?? Infinity, o.second.end ?? Infinity);
+      const length = Number.isFinite(until) ? `${((until - o.second.start) / 1000).toFixed(1)} ms` : 'open';
+      return `${o.key}: ${o.first.consumer}#${o.first.seq} ∩ ${o.second.consumer}#${o.second.seq} (${length})`;
+    })
     .join('; ');
   const fields = Object.entries(extra).map(([k, v]) => `${k}=${String(v)}`);
   return `[${mode}] ${label}: runs=${report.runs} overlaps=${report.overlaps.length} (across consumers ${cross.length}${sample ? `: ${sample}` : ''}) ` +

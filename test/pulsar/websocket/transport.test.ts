@@ -10,7 +10,15 @@ import {
   type SubscribeOptions,
   type Transport,
 } from '../../../src/index.js';
-import { pulsarAdmin, pulsarWebSocketTransport, resolveTopic } from '../../../src/pulsar/index.js';
+import WebSocket from 'ws';
+import {
+  pulsarAdmin,
+  pulsarWebSocketTransport,
+  resolveTopic,
+  type WebSocketConstructor,
+  type WebSocketInit,
+  type WebSocketLike,
+} from '../../../src/pulsar/index.js';
 import { partitionOf } from '../../../src/pulsar/websocket/message-id.js';
 import { uniqueName } from '../../../src/testing/index.js';
 import { recordingWebSocket, skipReason, sleep, waitFor, webUrl } from './helpers.js';
@@ -146,6 +154,100 @@ describe.skipIf(skip !== undefined)('pulsar-ws transport on the live broker', ()
     await expect(gone.deadLetter({ code: 'X', message: 'x', attempts: 1, consumerName: 'c' })).rejects.toSatisfy(isTransportError);
     await waitFor('redelivered after reconnecting', () => new Set(c.deliveries.map((d) => d.id)).size >= 5);
     expect(new Set(c.deliveries.map((d) => d.id))).toEqual(new Set(first.map((d) => d.id)));
+    for (const d of c.deliveries) await d.ack();
+    await subscription.close();
+  });
+
+  /**
+   * A `ws` WebSocket per connection, whose pongs or incoming frames are dropped once its socket is
+   * muted: a connection that stays open but answers nothing, as after a half-open network failure.
+   */
+  const muting = () => {
+    const sockets: Array<{ url: string; socket: WebSocketLike }> = [];
+    const deaf = new Map<WebSocketLike, 'pong' | 'message'>();
+    const ctor = function Muting(url: string, init: WebSocketInit): WebSocketLike {
+      const socket = new WebSocket(url, init);
+      const on = socket.on.bind(socket) as (event: string, listener: (...args: unknown[]) => void) => unknown;
+      (socket as unknown as { on: typeof on }).on = (event, listener) =>
+        on(event, (...args: unknown[]) => {
+          if (deaf.get(socket as unknown as WebSocketLike) !== event) listener(...args);
+        });
+      sockets.push({ url, socket: socket as unknown as WebSocketLike });
+      return socket as unknown as WebSocketLike;
+    } as unknown as WebSocketConstructor;
+    const find = (part: string): WebSocketLike => {
+      const found = sockets.find((s) => s.url.includes(part));
+      if (found === undefined) throw new Error(`no ${part} socket`);
+      return found.socket;
+    };
+    return { ctor, sockets, mute: (part: string, what: 'pong' | 'message') => deaf.set(find(part), what) };
+  };
+
+  it('replaces a connection that answers no ping: reported, its deliveries void, the messages delivered again on the new one', async () => {
+    const wire = muting();
+    const transport = track(
+      pulsarWebSocketTransport({ url: webUrl, webSocket: wire.ctor, pingIntervalMs: 200, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }),
+    );
+    const topic = uniqueName('ws-no-pong');
+    const c = base(topic);
+    const subscription = await transport.subscribe(c.options);
+    await publish(transport, topic, 5);
+    await waitFor('5 deliveries', () => c.deliveries.length >= 5);
+    const first = c.deliveries.splice(0);
+    wire.mute('/ws/v2/consumer/', 'pong');
+    await waitFor('the silent connection replaced', () => c.lost() === 1);
+    expect(c.errors.map((e) => e.message).join('\n')).toMatch(/No pong from the broker in 200 ms[\s\S]*lost its connection/);
+    await expect(Promise.resolve().then(() => first[0]?.ack())).rejects.toSatisfy(isTransportError);
+    await waitFor('delivered again on the new connection', () => new Set(c.deliveries.map((d) => d.id)).size >= 5);
+    expect(new Set(c.deliveries.map((d) => d.id))).toEqual(new Set(first.map((d) => d.id)));
+    expect(wire.sockets.filter((s) => s.url.includes('/ws/v2/consumer/'))).toHaveLength(2);
+    for (const d of c.deliveries) await d.ack();
+    await subscription.close();
+  });
+
+  it('producer: pipelined sends each resolve with the id of their own message, on a partitioned topic too', async () => {
+    const transport = track(pulsarWebSocketTransport({ url: webUrl }));
+    const topic = uniqueName('ws-correlate');
+    // Partitions confirm independently, so replies can come back in another order than the sends.
+    expect(await pulsarAdmin(webUrl).createPartitionedTopic(topic, 3)).toBe(true);
+    const ids = await publish(transport, topic, 50, 7);
+    expect(new Set(ids).size).toBe(50);
+    const c = base(topic);
+    const subscription = await transport.subscribe(c.options);
+    await waitFor('50 deliveries', () => c.deliveries.length >= 50);
+    // Each delivery is the message its send was answered for: same id, same payload.
+    for (const d of c.deliveries) {
+      const seq = Number(d.properties.seq);
+      expect(d.id, `message ${seq}`).toBe(ids[seq]);
+      expect(JSON.parse(new TextDecoder().decode(d.data))).toEqual({ i: seq });
+      await d.ack();
+    }
+    await subscription.close();
+    await pulsarAdmin(webUrl).deleteTopic(topic, { force: true });
+  });
+
+  it('producer: a send the broker does not confirm rejects after sendTimeoutMs with a retriable TransportError', async () => {
+    const wire = muting();
+    const transport = track(pulsarWebSocketTransport({ url: webUrl, webSocket: wire.ctor, sendTimeoutMs: 300 }));
+    const topic = uniqueName('ws-send-timeout');
+    const producer = await transport.createProducer(topic);
+    const confirmed = await producer.send({ data: encoder.encode('confirmed') });
+    // The connection stays open, but no reply comes back any more.
+    wire.mute('/ws/v2/producer/', 'message');
+    const error = await producer.send({ data: encoder.encode('unconfirmed') }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isTransportError(error)).toBe(true);
+    expect((error as Error).message).toMatch(/not confirmed within 300 ms/);
+    expect((error as { retriable: boolean }).retriable).toBe(true);
+    await producer.close();
+    // Only the reply was lost: the broker stored the message (so a retry makes it at least once).
+    const c = base(topic);
+    const subscription = await transport.subscribe(c.options);
+    await waitFor('both messages', () => c.deliveries.length >= 2);
+    expect(c.deliveries.map((d) => new TextDecoder().decode(d.data))).toEqual(['confirmed', 'unconfirmed']);
+    expect(c.deliveries[0]?.id).toBe(confirmed);
     for (const d of c.deliveries) await d.ack();
     await subscription.close();
   });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBroker } from '../../../src/transports/memory/index.js';
-import { ackAll, ackEach, bytes, consume, settle, sleep, text, waitFor } from './helpers.js';
+import { ackAll, ackEach, bytes, consume, onFakeClock, rounds, settle, sleep, text, waitFor } from './helpers.js';
 
 let broker: MemoryBroker;
 afterEach(async () => {
@@ -31,37 +31,39 @@ describe('failover subscription', () => {
     expect([a, b, c].map((x) => x.deliveries.length)).toEqual([20, 10, 10]);
   });
 
-  it('switches to a joining consumer after the failover delay and rewinds what was not acknowledged', async () => {
-    broker = new MemoryBroker({ activeConsumerFailoverDelayMs: 250 });
-    const t = broker.transport();
-    const old = await consume(t, { topic: 'sw', consumerName: 'b', type: 'failover' });
-    publish('sw', 5);
-    await waitFor('old has 5', () => old.deliveries.length === 5);
-    settle(old, old.deliveries[0]!);
+  it('switches to a joining consumer once the failover delay is up and rewinds what was not acknowledged', async () => {
+    await onFakeClock(async (advance) => {
+      broker = new MemoryBroker({ activeConsumerFailoverDelayMs: 250 });
+      const t = broker.transport();
+      const old = await consume(t, { topic: 'sw', consumerName: 'b', type: 'failover' });
+      publish('sw', 5);
+      await rounds();
+      expect(old.deliveries).toHaveLength(5);
+      settle(old, old.deliveries[0]!);
 
-    const joinedAt = performance.now();
-    const next = await consume(t, { topic: 'sw', consumerName: 'a', type: 'failover' });
-    // Until the delay has passed the old active consumer keeps receiving.
-    publish('sw', 2, 5);
-    await waitFor('old gets the new messages', () => old.deliveries.length === 7);
-    expect(next.deliveries).toHaveLength(0);
+      const next = await consume(t, { topic: 'sw', consumerName: 'a', type: 'failover' });
+      // Until the delay is up the old active consumer keeps receiving.
+      publish('sw', 2, 5);
+      await advance(249);
+      expect(old.deliveries).toHaveLength(7);
+      expect(next.deliveries).toHaveLength(0);
 
-    await waitFor('rewind to the new consumer', () => next.deliveries.length === 6);
-    expect(performance.now() - joinedAt).toBeGreaterThanOrEqual(249);
-    expect(texts(next.deliveries)).toEqual(['1', '2', '3', '4', '5', '6']);
-    expect(next.deliveries.every((d) => d.redeliveryCount === 0)).toBe(true);
-    expect(next.deliveries[0]!.id).toBe(old.deliveries[1]!.id);
+      await advance(1);
+      expect(texts(next.deliveries)).toEqual(['1', '2', '3', '4', '5', '6']);
+      expect(next.deliveries.every((d) => d.redeliveryCount === 0)).toBe(true);
+      expect(next.deliveries[0]!.id).toBe(old.deliveries[1]!.id);
 
-    // The old consumer was not disconnected: it can still acknowledge what it has (the duplicate window).
-    expect(old.deliveries[1]!.ack()).toBeUndefined();
-    expect(broker.topicStats('sw', 'sub')).toMatchObject({ backlog: 5, consumers: 2 });
-    ackAll(next);
-    expect(broker.topicStats('sw', 'sub')).toMatchObject({ backlog: 0, unacked: 0, retainedEntries: 0 });
+      // The old consumer was not disconnected: it can still acknowledge what it has (the duplicate window).
+      expect(old.deliveries[1]!.ack()).toBeUndefined();
+      expect(broker.topicStats('sw', 'sub')).toMatchObject({ backlog: 5, consumers: 2 });
+      ackAll(next);
+      expect(broker.topicStats('sw', 'sub')).toMatchObject({ backlog: 0, unacked: 0, retainedEntries: 0 });
 
-    publish('sw', 2, 7);
-    await waitFor('new messages go to the new consumer', () => next.deliveries.length === 8);
-    await sleep(10);
-    expect(old.deliveries).toHaveLength(7);
+      publish('sw', 2, 7);
+      await advance(10);
+      expect(next.deliveries).toHaveLength(8);
+      expect(old.deliveries).toHaveLength(7);
+    });
   });
 
   it('switches at once when the active consumer leaves, without counting redeliveries', async () => {

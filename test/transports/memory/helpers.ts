@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import type { Delivery, SubscribeOptions, Subscription, Transport } from '../../../src/transports/types.js';
 
 const encoder = new TextEncoder();
@@ -5,7 +6,8 @@ const decoder = new TextDecoder();
 
 export const bytes = (text: string): Uint8Array => encoder.encode(text);
 export const text = (data: Uint8Array): string => decoder.decode(data);
-export { sleep, waitFor } from '../../helpers/index.js';
+import { rounds } from '../../helpers/index.js';
+export { rounds, sleep, waitFor } from '../../helpers/index.js';
 
 /** Everything one consumer received, plus its handle. */
 export interface Inbox {
@@ -85,3 +87,23 @@ export const ackEach = (batch: readonly Delivery[], inbox: Inbox): void => {
 let counter = 0;
 /** A topic name no other test uses. */
 export const freshTopic = (prefix = 'topic'): string => `${prefix}-${process.pid}-${++counter}`;
+
+
+/**
+ * Run `body` on a fake clock for the broker's delays (timers and `performance.now()`), so that a test
+ * states what has happened before a delay is up and what happens once it is, without measuring
+ * time. Dispatch rounds stay real; `advance` moves the clock, then lets them run. Create the broker
+ * inside `body`, so that its timers are the fake ones.
+ */
+export async function onFakeClock<T>(body: (advance: (ms: number) => Promise<void>) => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+  try {
+    return await body(async (ms) => {
+      await rounds();
+      await vi.advanceTimersByTimeAsync(ms);
+      await rounds();
+    });
+  } finally {
+    vi.useRealTimers();
+  }
+}
