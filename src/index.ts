@@ -46,7 +46,7 @@ export { acquireLease, holdLease } from './locks/hold-lease.js';
 export type { AcquireLeaseOptions, HeldLease, HoldLeaseOptions } from './locks/hold-lease.js';
 export { MemoryLock } from './locks/memory.js';
 
-export type { Fence, FencedRecord, FencedStore, PutOptions } from './fencing/types.js';
+export type { Fence, FencedRecord, FencedStore, PutOptions, TokenCounter } from './fencing/types.js';
 export { MemoryFencedStore } from './fencing/memory.js';
 export { updateFenced } from './fencing/update.js';
 

@@ -39,7 +39,4 @@ function encodeKey(key: string): string {
   return key.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
 }
 
-/** @internal Throws a `TypeError` unless `key` is a string (an adapter's keys come from callers). */
-export function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string') throw new TypeError(`Expected the key to be a string, got ${typeof key}`);
-}
+export { checkKey } from '../fencing/check.js';
