@@ -1,7 +1,7 @@
 import { jsonCodec, type Codec } from './codecs/index.js';
 import { ConsumerStateError } from './errors/consumer-state-error.js';
 import { KeyExtractionError } from './errors/key-extraction-error.js';
-import { ExclusiveConsumerError } from './errors/base.js';
+import { runChain } from './internal/chain.js';
 import { ConfigurationError } from './errors/configuration-error.js';
 import { adapterOption, functionArgument, stringOption } from './internal/validate.js';
 import { memoryTransport } from './transports/memory/index.js';
@@ -109,25 +109,8 @@ export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
         const producer = await open();
         return producer.send({ data: message.data, partitionKey: key, properties: message.properties });
       };
-      let index = -1;
-      const dispatch = (i: number): Promise<string> => {
-        if (i <= index) {
-          // Publishing twice would duplicate the event.
-          const name = middleware[i - 1]?.name || 'anonymous';
-          return Promise.reject(
-            new ExclusiveConsumerError(`Producer middleware "${name}" called next() more than once`, 'EC_MIDDLEWARE', false),
-          );
-        }
-        index = i;
-        const fn = middleware[i];
-        if (fn === undefined) return publish();
-        try {
-          return Promise.resolve(fn(message, () => dispatch(i + 1)));
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      };
-      return dispatch(0);
+      // Publishing twice would duplicate the event: the chain refuses a second `next()`.
+      return runChain(middleware, publish, message, 'Producer middleware');
     },
     async flush() {
       if (opened !== undefined) await (await opened).flush();

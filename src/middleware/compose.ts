@@ -1,5 +1,5 @@
-import { ExclusiveConsumerError } from '../errors/base.js';
 import type { HandlerContext } from '../consumer/types.js';
+import { runChain } from '../internal/chain.js';
 import type { Middleware } from './types.js';
 
 /**
@@ -12,26 +12,6 @@ export function compose<T>(
 ): (ctx: HandlerContext<T>) => Promise<void> {
   if (middleware.length === 0) return last;
   return function composed(ctx) {
-    let index = -1;
-    const dispatch = (i: number): Promise<void> => {
-      if (i <= index) {
-        return Promise.reject(
-          new ExclusiveConsumerError(
-            `Middleware "${middleware[i - 1]?.name || 'anonymous'}" called next() more than once`,
-            'EC_MIDDLEWARE',
-            false,
-          ),
-        );
-      }
-      index = i;
-      const fn = middleware[i];
-      if (fn === undefined) return last(ctx);
-      try {
-        return Promise.resolve(fn(ctx, () => dispatch(i + 1)));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
-    return dispatch(0);
+    return runChain(middleware, last, ctx, 'Middleware');
   };
 }
