@@ -50,6 +50,36 @@ export type { Fence, FencedRecord, FencedStore, PutOptions, TokenCounter } from 
 export { MemoryFencedStore } from './fencing/memory.js';
 export { updateFenced } from './fencing/update.js';
 
+export type {
+  ClaimedEffect,
+  CommitOptions,
+  CommitResult,
+  CommittedEffect,
+  EffectInput,
+  EffectStatus,
+  Outbox,
+  OutboxCounts,
+  OutboxEffect,
+  OutboxOptions,
+} from './outbox/types.js';
+export { MemoryOutbox } from './outbox/memory.js';
+export { effectIdempotencyKey } from './outbox/effects.js';
+export { commitDecision } from './outbox/commit-decision.js';
+export type { CommitDecisionOptions, Decision, DecisionContext } from './outbox/commit-decision.js';
+export { createOutboxDispatcher } from './outbox/dispatcher.js';
+export type {
+  DeadLetterCause,
+  DispatchMiddleware,
+  DispatchRetryOptions,
+  DispatcherStopOptions,
+  OutboxDispatcher,
+  OutboxDispatcherEvents,
+  OutboxDispatcherOptions,
+  OutboxDispatcherState,
+  OutboxDispatcherStats,
+  SendEffect,
+} from './outbox/dispatcher.js';
+
 export type { Middleware } from './middleware/types.js';
 export { compose } from './middleware/compose.js';
 export { exclusivityCounter } from './middleware/exclusivity-counter/index.js';
