@@ -5,3 +5,5 @@ export { createPostgresTables, postgresDdl } from './schema.js';
 export type { PostgresDdlOptions, PostgresOutboxTableOptions, PostgresTableOptions } from './schema.js';
 export { PostgresFencedStore, postgresFencedStore } from './fenced-store.js';
 export type { PostgresFencedStoreOptions } from './fenced-store.js';
+export { PostgresOutbox, postgresOutbox } from './outbox.js';
+export type { PostgresOutboxOptions } from './outbox.js';

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { expectTypeOf, test } from 'vitest';
-import type { FencedStore } from '../../src/index.js';
-import { postgresFencedStore, type PgPoolLike } from '../../src/postgres/index.js';
+import type { FencedStore, Outbox } from '../../src/index.js';
+import { postgresFencedStore, postgresOutbox, type PgPoolLike } from '../../src/postgres/index.js';
 
 test('pg pools, clients and pool clients are PgPoolLike', () => {
   expectTypeOf<pg.Pool>().toExtend<PgPoolLike>();
@@ -9,6 +9,7 @@ test('pg pools, clients and pool clients are PgPoolLike', () => {
   expectTypeOf<pg.PoolClient>().toExtend<PgPoolLike>();
 });
 
-test('the factory returns the library interface', () => {
+test('the factories return the library interfaces', () => {
   expectTypeOf(postgresFencedStore<{ n: number }>({} as pg.Pool)).toExtend<FencedStore<{ n: number }>>();
+  expectTypeOf(postgresOutbox<{ n: number }, { to: string }>({} as pg.Pool)).toExtend<Outbox<{ n: number }, { to: string }>>();
 });
