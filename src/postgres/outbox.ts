@@ -75,8 +75,9 @@ FROM (
 WHERE o.idempotency_key = c.idempotency_key
 RETURNING o.idempotency_key, o.key, o.payload::text AS payload, o.headers::text AS headers, o.token, o.owner, o.status, o.attempts,
   o.last_error, (extract(epoch FROM o.created_at) * 1000)::bigint AS created_ms, (extract(epoch FROM c.due_at) * 1000000)::bigint AS was_due`,
+    // For every completion of one event-loop turn at once: one statement, one commit to disk.
     complete: `UPDATE ${outbox} SET status = 'done', finished_at = statement_timestamp()
-WHERE idempotency_key = $1 AND status <> 'done' RETURNING 1`,
+WHERE idempotency_key = ANY($1::text[]) AND status <> 'done' RETURNING idempotency_key`,
     retry: `UPDATE ${outbox} SET due_at = statement_timestamp() + ${ms('$3')}, last_error = $4
 WHERE idempotency_key = $1 AND status = 'pending' AND attempts = $2 RETURNING 1`,
     deadLetter: `UPDATE ${outbox} SET status = 'dead', finished_at = statement_timestamp(), last_error = $3
@@ -105,6 +106,8 @@ WHERE idempotency_key = $1 AND status = 'dead' RETURNING 1`,
  *   one writes everything, atomically. A rejection costs a second statement to classify it.
  * - `claim` is one `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)`: concurrent dispatchers take
  *   different effects, and each claim pushes `due_at` `visibilityMs` ahead.
+ * - `complete`: the completions of one event-loop turn are one `UPDATE … WHERE idempotency_key =
+ *   ANY($1)`, so a dispatcher's batch costs one statement (and one commit to disk), not one each.
  * - Times are the server's (`statement_timestamp()`).
  *
  * The state rows are those of a `postgresFencedStore` on the same table: either can read them. Pass
@@ -120,6 +123,8 @@ export class PostgresOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
   readonly #deserialize: (text: string) => V;
   readonly #tokenCounter: TokenCounter | undefined;
   readonly #options: ResolvedOutboxOptions;
+  /** Completions waiting for the end of the turn. */
+  #completions: Array<{ readonly idempotencyKey: string; resolve(done: boolean): void; reject(error: unknown): void }> = [];
   #rejected = 0;
 
   /** Prefer {@link postgresOutbox}. Throws a `ConfigurationError` on a bad pool or option. */
@@ -210,10 +215,34 @@ export class PostgresOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
     });
   }
 
-  /** See {@link Outbox.complete}. */
-  async complete(effect: ClaimedEffect<P>): Promise<boolean> {
-    return ((await run(this.#pool, 'complete', this.#sql.complete, [effect.idempotencyKey])).rowCount ?? 0) > 0;
+  /**
+   * See {@link Outbox.complete}. The completions asked for in one event-loop turn (a dispatcher's
+   * sends that finished together) go out as one statement; each call still resolves on its own.
+   */
+  complete(effect: ClaimedEffect<P>): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.#completions.length === 0) setImmediate(this.#flushCompletions);
+      this.#completions.push({ idempotencyKey: effect.idempotencyKey, resolve, reject });
+    });
   }
+
+  readonly #flushCompletions = (): void => {
+    const batch = this.#completions;
+    this.#completions = [];
+    const ids = [...new Set(batch.map((c) => c.idempotencyKey))];
+    run(this.#pool, 'complete', this.#sql.complete, [ids]).then(
+      ({ rows }) => {
+        const done = new Set(rows.map((row) => row.idempotency_key));
+        // A key asked twice in one batch was completed once: the first caller did it.
+        for (const c of batch) {
+          c.resolve(done.delete(c.idempotencyKey));
+        }
+      },
+      (error: unknown) => {
+        for (const c of batch) c.reject(error);
+      },
+    );
+  };
 
   /** See {@link Outbox.retry}. */
   async retry(effect: ClaimedEffect<P>, delayMs: number, error: string): Promise<boolean> {
