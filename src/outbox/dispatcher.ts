@@ -40,8 +40,8 @@ export interface DispatchRetryOptions {
 /** Options of {@link createOutboxDispatcher}. Validated at creation. */
 export interface OutboxDispatcherOptions<P> {
   /**
-   * Sends in flight at once; the dispatcher claims no more than the free slots, so this also bounds
-   * its memory.
+   * Sends in flight at once; the dispatcher claims no more than the free slots (and waits for half
+   * of them to be free before claiming again), so this also bounds its memory.
    * @default 10
    */
   readonly concurrency?: number;
@@ -181,6 +181,8 @@ class Dispatcher<P> implements OutboxDispatcher<P> {
   readonly #outbox: Outbox<unknown, P>;
   readonly #send: SendEffect<P>;
   readonly #concurrency: number;
+  /** Free slots the loop waits for before claiming again while sends are in flight. */
+  readonly #batch: number;
   readonly #pollIntervalMs: number;
   readonly #visibilityMs: number;
   readonly #sendTimeoutMs: number;
@@ -210,6 +212,7 @@ class Dispatcher<P> implements OutboxDispatcher<P> {
     this.#outbox = outbox;
     this.#send = send;
     this.#concurrency = integerOption('concurrency', options.concurrency, 10, 1);
+    this.#batch = Math.ceil(this.#concurrency / 2);
     this.#pollIntervalMs = integerOption('pollIntervalMs', options.pollIntervalMs, 200, 1);
     this.#visibilityMs = integerOption('visibilityMs', options.visibilityMs, 30_000, 1);
     this.#sendTimeoutMs = integerOption('sendTimeoutMs', options.sendTimeoutMs, Math.min(10_000, Math.floor(this.#visibilityMs / 2)), 0);
@@ -300,7 +303,9 @@ class Dispatcher<P> implements OutboxDispatcher<P> {
     let failures = 0;
     while (this.#state === 'running') {
       const free = this.#concurrency - this.#inFlight.size;
-      if (free <= 0) {
+      // Claim in batches: with every send a round trip, claiming for each slot as it frees would
+      // cost one claim per effect.
+      if (free <= 0 || (this.#inFlight.size > 0 && free < this.#batch)) {
         await this.#pause(undefined);
         continue;
       }
