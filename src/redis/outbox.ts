@@ -71,7 +71,7 @@ const commit = createEval<[state: string, effects: string, due: string], string[
 const claim = createEval<[due: string, effects: string, attempts: string, errors: string], [limit: string, visibilityMs: string], unknown>(
   OUTBOX_CLAIM_SCRIPT,
 );
-const complete = createEval<[due: string, dead: string, done: string, effects: string], [id: string], unknown>(OUTBOX_COMPLETE_SCRIPT);
+const complete = createEval<[due: string, dead: string, done: string, effects: string], string[], unknown>(OUTBOX_COMPLETE_SCRIPT);
 const retry = createEval<[due: string, attempts: string, errors: string], [id: string, attempt: string, delayMs: string, error: string], unknown>(
   OUTBOX_RETRY_SCRIPT,
 );
@@ -93,6 +93,14 @@ const raise = createEval<[fence: string], [token: string], unknown>(RAISE_SCRIPT
 
 /** Effects forgotten per purge call: bounds how long one call keeps Redis busy. */
 const PURGE_BATCH = 500;
+
+/** A completion waiting to be sent with the others of its turn. */
+interface Completion {
+  readonly shard: number;
+  readonly idempotencyKey: string;
+  resolve(done: boolean): void;
+  reject(error: unknown): void;
+}
 
 /** An effect record as stored in the effects hash. */
 interface StoredEffect {
@@ -135,6 +143,8 @@ export class RedisOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
   readonly #options: ResolvedOutboxOptions;
   /** Where the next claim starts, so that every shard gets its turn first. */
   #nextShard = 0;
+  /** Completions waiting for the end of the turn. */
+  #completions: Completion[] = [];
   #rejected = 0;
 
   /** Prefer {@link redisOutbox}. Throws a `ConfigurationError` on a bad client or option. */
@@ -243,11 +253,43 @@ export class RedisOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
     return claimed;
   }
 
-  /** See {@link Outbox.complete}. */
-  async complete(claimed: ClaimedEffect<P>): Promise<boolean> {
-    const keys = this.#shard(claimed.key);
-    return integerReply(await complete(this.#client, [keys.due, keys.dead, keys.done, keys.effects], [claimed.idempotencyKey])) === 1;
+  /**
+   * See {@link Outbox.complete}. The completions asked for in one event-loop turn (a dispatcher's
+   * sends that finished together) go out as one script call per shard; each call still resolves on
+   * its own.
+   */
+  complete(claimed: ClaimedEffect<P>): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.#completions.length === 0) setImmediate(this.#flushCompletions);
+      this.#completions.push({ shard: shardOf(claimed.key, this.shards), idempotencyKey: claimed.idempotencyKey, resolve, reject });
+    });
   }
+
+  readonly #flushCompletions = (): void => {
+    const byShard = new Map<number, Completion[]>();
+    for (const c of this.#completions) {
+      const list = byShard.get(c.shard);
+      if (list === undefined) byShard.set(c.shard, [c]);
+      else list.push(c);
+    }
+    this.#completions = [];
+    for (const [shard, batch] of byShard) {
+      const keys = this.#keys[shard] as OutboxShardKeys;
+      complete(this.#client, [keys.due, keys.dead, keys.done, keys.effects], batch.map((c) => c.idempotencyKey)).then(
+        (reply) => {
+          if (!Array.isArray(reply) || reply.length !== batch.length) {
+            const error = badReply('complete', reply);
+            for (const c of batch) c.reject(error);
+            return;
+          }
+          batch.forEach((c, i) => c.resolve(integerReply(reply[i]) === 1));
+        },
+        (error: unknown) => {
+          for (const c of batch) c.reject(error);
+        },
+      );
+    }
+  };
 
   /** See {@link Outbox.retry}. */
   async retry(claimed: ClaimedEffect<P>, delayMs: number, error: string): Promise<boolean> {
