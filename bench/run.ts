@@ -4,7 +4,7 @@
  *
  *   npm run bench                      full run (≈ 2–3 min), writes results/latest.{json,md}
  *   npm run bench -- --quick           smoke run (small sizes, 2 rounds), writes results/partial.{json,md}
- *   npm run bench -- --only core       one scenario (core | hol | memory | pulsar | redis; repeatable or comma-separated)
+ *   npm run bench -- --only core       one scenario (core | hol | memory | pulsar | redis | outbox; repeatable or comma-separated)
  *   npm run bench -- --rounds 7        rounds of each interleaved comparison (default 5, quick 2)
  *   npm run bench -- --strict          exit with code 1 when a target fails
  */
@@ -19,10 +19,11 @@ import { gc, now } from './lib/util.js';
 import { coreScenario } from './scenarios/core.js';
 import { headOfLineScenario } from './scenarios/head-of-line.js';
 import { memoryScenario } from './scenarios/memory.js';
+import { outboxScenario } from './scenarios/outbox.js';
 import { pulsarScenario } from './scenarios/pulsar.js';
 import { redisScenario } from './scenarios/redis.js';
 
-const SCENARIOS: readonly Scenario[] = [coreScenario, headOfLineScenario, memoryScenario, pulsarScenario, redisScenario];
+const SCENARIOS: readonly Scenario[] = [coreScenario, headOfLineScenario, memoryScenario, pulsarScenario, redisScenario, outboxScenario];
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nUsage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.name).join('|')}] [--rounds N] [--strict]\n`);

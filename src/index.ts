@@ -51,10 +51,40 @@ export { acquireLease, holdLease } from './locks/hold-lease.js';
 export type { AcquireLeaseOptions, HeldLease, HoldLeaseOptions } from './locks/hold-lease.js';
 export { MemoryLock } from './locks/memory.js';
 
-export type { Fence, FencedRecord, FencedStore, PutOptions } from './fencing/types.js';
+export type { Fence, FencedRecord, FencedStore, PutOptions, TokenCounter } from './fencing/types.js';
 export { MemoryFencedStore } from './fencing/memory.js';
 export { updateFenced } from './fencing/update.js';
 export type { UpdateFencedOptions } from './fencing/update.js';
+
+export type {
+  ClaimedEffect,
+  CommitOptions,
+  CommitResult,
+  CommittedEffect,
+  EffectInput,
+  EffectStatus,
+  Outbox,
+  OutboxCounts,
+  OutboxEffect,
+  OutboxOptions,
+} from './outbox/types.js';
+export { MemoryOutbox } from './outbox/memory.js';
+export { effectIdempotencyKey } from './outbox/effects.js';
+export { commitDecision } from './outbox/commit-decision.js';
+export type { CommitDecisionOptions, Decision, DecisionContext } from './outbox/commit-decision.js';
+export { createOutboxDispatcher } from './outbox/dispatcher.js';
+export type {
+  DeadLetterCause,
+  DispatchMiddleware,
+  DispatchRetryOptions,
+  DispatcherStopOptions,
+  OutboxDispatcher,
+  OutboxDispatcherEvents,
+  OutboxDispatcherOptions,
+  OutboxDispatcherState,
+  OutboxDispatcherStats,
+  SendEffect,
+} from './outbox/dispatcher.js';
 
 export { compose } from './middleware/compose.js';
 export { exclusivityCounter } from './middleware/exclusivity-counter/index.js';

@@ -20,5 +20,8 @@ describe('examples stay runnable', () => {
       expect(stdout).toMatch(new RegExp(`\\| ${mode.replace(',', ',')}\\s+\\|`));
     }
     expect(stdout).toMatch(/Checked: all [\d,]+ published events were handled/);
+    // Through the outbox, with its dispatcher dying mid-send: no fenced mode messages a shopper twice.
+    expect(stdout).toContain('- Zero duplicate sends: shared-locked; failover; key-shared; failover, serial.');
+    expect(stdout).toMatch(/Fault phase .* died with [1-9][\d,]* sends .* and no shopper got a second message\./);
   }, 90_000);
 });

@@ -3,14 +3,7 @@
  * shopper per run, so any second send is a duplicate (the split brain of the article).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  isStaleTokenError,
-  updateFenced,
-  type Fence,
-  type FencedStore,
-  type HandlerContext,
-  type MemoryLock,
-} from '../../src/index.js';
+import { commitDecision, isStaleTokenError, type HandlerContext, type MemoryLock, type Outbox } from '../../src/index.js';
 import { SEND_THRESHOLD, WEIGHT, type ShopperEvent } from './workload.js';
 
 /** What the engine knows about a shopper. */
@@ -23,7 +16,7 @@ export interface ShopperState {
 
 const EMPTY: ShopperState = { score: 0, seen: [], messaged: false };
 
-/** The rule: pure, so that `updateFenced` may run it again after a version conflict. */
+/** The rule: pure, so that `commitDecision` may run it again after a version conflict. */
 export function decide(
   current: ShopperState | undefined,
   event: ShopperEvent,
@@ -35,10 +28,11 @@ export function decide(
   return { next: { score, seen: [...state.seen, event.eventId], messaged: state.messaged || send }, send };
 }
 
-/** A message handed to the SMS/e-mail gateway. */
+/** A message for the SMS/e-mail gateway: the effect a decision commits to the outbox. */
 export interface Send {
   readonly shopperId: string;
   readonly eventId: string;
+  /** The consumer whose run decided it, and its fencing token. */
   readonly consumer: string;
   readonly token: number | undefined;
 }
@@ -67,14 +61,23 @@ export interface DecisionHooks {
   decided(event: ShopperEvent, at: number): void;
   /** The event's write was fenced off: another consumer owns the shopper; the library gives the event back. */
   fencedOff(event: ShopperEvent, at: number): void;
-  send(send: Send): void;
+  /**
+   * A message was decided. `direct` (naive mode): the handler's write is done and the caller sends
+   * it now, as a service without an outbox would. `outbox` (fenced mode): it was committed to the
+   * outbox with the decision; a dispatcher sends it.
+   */
+  send(send: Send, via: 'direct' | 'outbox'): void;
 }
 
 export interface DecisionEngineOptions {
-  /** `naive`: read, think, write without a fence. `fenced`: `updateFenced` with `ctx.fence`. */
+  /**
+   * `naive`: read, think, write without a fence, then call the gateway. `fenced`: `commitDecision`
+   * with `ctx.fence`: the state and the message to send commit together to the outbox, which a
+   * dispatcher sends from.
+   */
   readonly writes: 'naive' | 'fenced';
   readonly plain: PlainStore;
-  readonly fenced: FencedStore<ShopperState>;
+  readonly outbox: Outbox<ShopperState, Send>;
   /** In `shared-locked` mode: a stall expires the shopper's lease, as a pause past the TTL would. */
   readonly lock: MemoryLock | undefined;
   readonly slowShopper: string;
@@ -107,37 +110,39 @@ export function decisionEngine(
 
   return async function decisionEngine(event, ctx) {
     o.hooks.started(event, performance.now());
-    let send = false;
     if (o.writes === 'naive') {
       const current = await o.plain.get(event.shopperId);
       await think(event);
       const decision = decide(current, event);
       await o.plain.put(event.shopperId, decision.next);
-      send = decision.send;
-    } else {
-      const fence: Fence | undefined = ctx.fence;
-      if (fence === undefined) throw new Error('fenced writes need ctx.fence: configure a tokenSource or a lock');
-      try {
-        await updateFenced(o.fenced, event.shopperId, fence, async (current) => {
-          await think(event);
-          const decision = decide(current, event);
-          send = decision.send;
-          return decision.next;
-        });
-      } catch (error) {
-        if (!isStaleTokenError(error)) throw error;
-        // A newer owner of this shopper wrote first: our decision must not happen. Rethrowing tells
-        // the library this consumer lost the shopper: it gives the shopper's messages back to the
-        // broker (the new owner, or this consumer under a new lease, runs them) instead of retrying.
-        o.hooks.fencedOff(event, performance.now());
-        throw error;
+      if (decision.send) {
+        o.hooks.send({ shopperId: event.shopperId, eventId: event.eventId, consumer: ctx.consumer.consumerName, token: undefined }, 'direct');
       }
+      o.hooks.decided(event, performance.now());
+      return;
     }
-    // Outbox: only a decision that was recorded is sent.
-    if (send) {
-      const consumer = ctx.consumer.consumerName;
-      o.hooks.send({ shopperId: event.shopperId, eventId: event.eventId, consumer, token: ctx.fencingToken });
+    if (ctx.fence === undefined) throw new Error('fenced writes need ctx.fence: configure a tokenSource or a lock');
+    let queued: Send | undefined;
+    try {
+      // The decision and the message it decided commit together, under the fence: a stale run
+      // commits neither, so it sends nothing. The message's idempotency key comes from the shopper
+      // and the message id, so a redelivered event decided again cannot queue a second one.
+      await commitDecision(o.outbox, ctx, async (current) => {
+        await think(event);
+        const decision = decide(current, event);
+        const message: Send = { shopperId: event.shopperId, eventId: event.eventId, consumer: ctx.consumer.consumerName, token: ctx.fencingToken };
+        queued = decision.send ? message : undefined;
+        return { value: decision.next, effects: queued === undefined ? [] : [{ payload: queued }] };
+      });
+    } catch (error) {
+      if (!isStaleTokenError(error)) throw error;
+      // A newer owner of this shopper committed first: our decision must not happen. Rethrowing tells
+      // the library this consumer lost the shopper: it gives the shopper's messages back to the
+      // broker (the new owner, or this consumer under a new lease, runs them) instead of retrying.
+      o.hooks.fencedOff(event, performance.now());
+      throw error;
     }
+    if (queued !== undefined) o.hooks.send(queued, 'outbox');
     o.hooks.decided(event, performance.now());
   };
 }

@@ -42,6 +42,8 @@ const MIN_PUBLISH_MS = 600;
 const SERIAL_THIN = 4;
 /** When the fifth consumer joins, as a fraction of the publish window. */
 const JOIN_AT = 0.4;
+/** When the outbox's first dispatcher dies with sends in flight (fenced modes). */
+const CRASH_AT = 0.5;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -121,6 +123,11 @@ async function main(): Promise<void> {
       `meanwhile, as in a GC pause longer than the lease); failover hand-over delay ${backend.failoverDelayMs} ms.`,
   );
   out(
+    `In the fenced modes the decision and its message commit together to the fenced outbox (MemoryOutbox), and a dispatcher ` +
+      `sends from it to a gateway that deduplicates by idempotency key; at ${CRASH_AT * 100}% of the way the dispatcher dies with ` +
+      `sends in flight and a second one takes over, and the gateway refuses 1 message in 25 on its first attempt.`,
+  );
+  out(
     `"failover, serial" is one key at a time per consumer (a pulsar-client listener), on every ${SERIAL_THIN}th shopper ` +
       `(${serialWorkload.events.toLocaleString('en-US')} events) at the same rate.`,
   );
@@ -149,6 +156,7 @@ async function main(): Promise<void> {
           maxConcurrency: row.maxConcurrency,
           workload: row.workload,
           joinAt: JOIN_AT,
+          crashAt: CRASH_AT,
           timeoutMs: 60_000,
           onStart: () => {
             started = true;
@@ -169,7 +177,8 @@ async function main(): Promise<void> {
   out(table(results));
   out(
     'violations: overlapping runs of one shopper seen by the exclusivity counter (one store for all consumers); ' +
-      'latency: publish → decision recorded; fast-key wait: publish → handler start, for every shopper but the slow and stalled ones.',
+      'latency: publish → decision recorded; fast-key wait: publish → handler start, for every shopper but the slow and stalled ones; ' +
+      'duplicate sends: messages a shopper received beyond the first (distinct idempotency keys the gateway accepted).',
   );
   out();
   out(details(results));
@@ -189,6 +198,11 @@ async function main(): Promise<void> {
       );
     }
     if (r.timedOut) problems.push(`${r.spec.label}: events still unsettled after 60 s`);
+    if (r.dispatch !== undefined) {
+      if (r.duplicateSends > 0) problems.push(`${r.spec.label}: ${r.duplicateSends} duplicate sends through the fenced outbox`);
+      if (r.pendingEffects > 0) problems.push(`${r.spec.label}: ${r.pendingEffects} committed messages never sent`);
+      if (r.dispatch.deadLettered > 0) problems.push(`${r.spec.label}: ${r.dispatch.deadLettered} messages dead-lettered by the dispatcher`);
+    }
     if (!r.stoppedGracefully) problems.push(`${r.spec.label}: a consumer did not stop gracefully (${JSON.stringify(r.stopReports)})`);
     if (r.published !== r.spec.workload.events) problems.push(`${r.spec.label}: published ${r.published} of ${r.spec.workload.events}`);
     for (const e of r.errors) problems.push(`${r.spec.label}: consumer error: ${e}`);

@@ -21,7 +21,7 @@ export function table(results: readonly ScenarioResult[]): string {
       'events/s',
       'exclusivity violations',
       'duplicate sends',
-      'stale writes rejected',
+      'stale commits rejected',
       'p50 latency',
       'p99 latency',
       'fast-key p99 wait',
@@ -46,6 +46,8 @@ export function details(results: readonly ScenarioResult[]): string {
       'mode',
       'shoppers to message',
       'messages sent',
+      'gateway calls',
+      'repeats deduped',
       'missed shoppers',
       'states missing events',
       'extra handler runs',
@@ -56,6 +58,8 @@ export function details(results: readonly ScenarioResult[]): string {
       r.spec.label,
       int(r.shouldMessage),
       int(r.sends),
+      int(r.gatewayCalls),
+      int(r.repeatsDeduped),
       int(r.missedSends),
       int(r.lostUpdates),
       int(r.redundantRuns),
@@ -73,6 +77,18 @@ export function conclusions(results: readonly ScenarioResult[]): string[] {
 
   const clean = results.filter((r) => r.duplicateSends === 0);
   out.push(`Zero duplicate sends: ${names(clean)}.`);
+  const dispatched = results.filter((r) => r.dispatch !== undefined);
+  if (dispatched.length > 0) {
+    const sum = (f: (r: ScenarioResult) => number): number => dispatched.reduce((n, r) => n + f(r), 0);
+    const twice = dispatched.filter((r) => r.duplicateSends > 0);
+    out.push(
+      `Fault phase (${names(dispatched)}): the outbox's first dispatcher died with ${plural(sum((r) => r.dispatch!.inFlightAtCrash), 'send')} ` +
+        `the gateway had accepted but it never recorded, and the gateway refused ${plural(sum((r) => r.dispatch!.refused), 'first attempt')}; ` +
+        `the second dispatcher sent them again under the same idempotency keys (${plural(sum((r) => r.repeatsDeduped), 'repeat')} ` +
+        `deduplicated by the gateway, ${plural(sum((r) => r.dispatch!.retried), 'retry', 'retries')}), and ` +
+        (twice.length === 0 ? 'no shopper got a second message.' : `${names(twice)} still messaged a shopper twice.`),
+    );
+  }
   for (const r of results.filter((x) => x.duplicateSends > 0)) {
     out.push(
       `Split brain in ${r.spec.label}: ${plural(r.shoppersMessagedTwice, 'shopper')} got ${plural(r.duplicateSends, 'extra message')}; ` +
@@ -86,7 +102,7 @@ export function conclusions(results: readonly ScenarioResult[]): string[] {
     out.push(
       `${r.spec.label}: the exclusivity counter saw ${plural(r.violations, 'overlapping run')} of one shopper, yet no duplicate send: ` +
         (stale > 0
-          ? `the fenced store rejected ${plural(stale, 'stale write')}, and a rejected writer sends nothing.`
+          ? `the outbox rejected ${plural(stale, 'stale commit')}, and a rejected commit sends nothing.`
           : 'every write was a fenced read-modify-write, so the later run saw the earlier decision.'),
     );
   }

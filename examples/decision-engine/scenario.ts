@@ -6,8 +6,8 @@
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import {
   MemoryCounterStore,
-  MemoryFencedStore,
   MemoryLock,
+  MemoryOutbox,
   createExclusiveConsumer,
   createProducer,
   exclusivityCounter,
@@ -17,6 +17,7 @@ import {
 } from '../../src/index.js';
 import type { Backend } from './backend.js';
 import { PlainStore, decisionEngine, type Send, type ShopperState } from './decision.js';
+import { Dispatch, Gateway, type DispatchReport } from './gateway.js';
 import { eventsPerShopper, type Burst, type ShopperEvent, type Workload } from './workload.js';
 
 export const SUBSCRIPTION = 'decision-engine';
@@ -42,6 +43,8 @@ export interface ScenarioSpec {
   readonly workload: Workload;
   /** When the fifth consumer joins, as a fraction of the publish window. */
   readonly joinAt: number;
+  /** When the outbox's first dispatcher dies (fenced modes), as a fraction of the publish window. */
+  readonly crashAt: number;
   readonly timeoutMs: number;
   /** The consumers are up; publishing starts. */
   readonly onStart?: () => void;
@@ -64,16 +67,25 @@ export interface ScenarioResult {
   /** Shoppers whose events reach the send threshold: each should get exactly one message. */
   readonly shouldMessage: number;
   readonly violations: number;
+  /** Messages shoppers received: distinct idempotency keys the gateway accepted. */
   readonly sends: number;
-  /** Sends beyond the first per shopper. */
+  /** Calls to the gateway, repeats and refused ones included. */
+  readonly gatewayCalls: number;
+  /** Accepted calls beyond the first of their idempotency key: deduplicated by the gateway. */
+  readonly repeatsDeduped: number;
+  /** Messages received beyond the first per shopper. */
   readonly duplicateSends: number;
   readonly shoppersMessagedTwice: number;
   /** Shoppers that should have been messaged and were not (lost updates hide the intent). */
   readonly missedSends: number;
   /** Shoppers whose final state is missing some of their events (lost updates). */
   readonly lostUpdates: number;
-  /** Writes the fenced store rejected (`undefined` in naive mode: nothing checks). */
+  /** Commits the outbox rejected as stale (`undefined` in naive mode: nothing checks). */
   readonly staleRejected: number | undefined;
+  /** The outbox's dispatch, with its fault phase (`undefined` in naive mode: no outbox). */
+  readonly dispatch: DispatchReport | undefined;
+  /** Effects still pending after the row (must be 0). */
+  readonly pendingEffects: number;
   /** Events whose only ending was a fenced-off run (their effect comes from the key's new owner). */
   readonly onlyFencedOff: number;
   readonly handlerRuns: number;
@@ -124,7 +136,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const byMessageId = new Map<string, number>();
   let runs = 0;
   let settled = 0;
-  const sends: Send[] = [];
+  const gateway = new Gateway();
+  let naiveSends = 0;
   const errors: string[] = [];
   const failures = new Map<string, number>();
   const finish = (event: ShopperEvent, at: number): void => {
@@ -138,11 +151,12 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const counterStore = new MemoryCounterStore();
   const lock = new MemoryLock();
   const plain = new PlainStore();
-  const fencedStore = new MemoryFencedStore<ShopperState>();
+  const outbox = new MemoryOutbox<ShopperState, Send>();
+  const dispatch = fenced ? new Dispatch(outbox, gateway) : undefined;
   const handler = decisionEngine({
     writes: fenced ? 'fenced' : 'naive',
     plain,
-    fenced: fencedStore,
+    outbox,
     lock: spec.mode === 'shared-locked' ? lock : undefined,
     slowShopper: w.slowShopper,
     slowEventMs: SLOW_EVENT_MS,
@@ -161,8 +175,12 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
         fencedOff[event.n] = fencedOff[event.n]! + 1;
         finish(event, at);
       },
-      send(send) {
-        sends.push(send);
+      send(send, via) {
+        // Fenced: the dispatcher sends from the outbox. Naive: each call is its own message, and
+        // nothing ties two sends of one decision together.
+        if (via === 'outbox') return;
+        naiveSends += 1;
+        gateway.accept(`${send.consumer}:${send.eventId}:${naiveSends}`, send, send.consumer);
       },
     },
   });
@@ -221,6 +239,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const t0 = performance.now();
   let joined: Promise<void> | undefined;
   const joinAtMs = spec.joinAt * w.publishMs;
+  let crashed: Promise<void> | undefined;
+  const crashAtMs = spec.crashAt * w.publishMs;
   let next = 0;
   let index = 0;
   while (next < w.bursts.length) {
@@ -230,6 +250,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       consumers.push(newcomer);
       joined = newcomer.start();
     }
+    if (crashed === undefined && dispatch !== undefined && elapsed >= crashAtMs) crashed = dispatch.crash();
     // Bursts due by now, their events interleaved: a shopper's events land close together.
     const due: Burst[] = [];
     while (next < w.bursts.length && w.bursts[next]!.at <= elapsed) due.push(w.bursts[next++]!);
@@ -288,6 +309,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
 
   const statsBefore = consumers.map((c) => c.stats());
   const stopReports = await Promise.all(consumers.map((c) => c.stop()));
+  await crashed;
+  const dispatchReport = await dispatch?.finish(spec.timeoutMs);
+  const pendingEffects = (await outbox.counts()).pending;
   const stoppedGracefully =
     consumers.every((c) => c.stats().state === 'stopped') && stopReports.every((r) => r.abandoned === 0);
 
@@ -307,8 +331,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     if (decided[i] === 0 && fencedOff[i]! > 0) onlyFencedOff += 1;
   }
 
-  const perShopper = new Map<string, number>();
-  for (const s of sends) perShopper.set(s.shopperId, (perShopper.get(s.shopperId) ?? 0) + 1);
+  const perShopper = gateway.receivedByShopper();
+  let sends = 0;
+  for (const count of perShopper.values()) sends += count;
   let duplicateSends = 0;
   let shoppersMessagedTwice = 0;
   for (const count of perShopper.values()) {
@@ -323,7 +348,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const expected = eventsPerShopper(w.bursts);
   let lostUpdates = 0;
   const finalStates = fenced
-    ? await Promise.all([...expected.keys()].map(async (k) => [k, (await fencedStore.get(k))?.value] as const))
+    ? await Promise.all([...expected.keys()].map(async (k) => [k, (await outbox.get(k))?.value] as const))
     : [...expected.keys()].map((k) => [k, undefined] as const);
   const plainStates = new Map(plain.entries());
   for (const [shopper, state] of finalStates) {
@@ -349,12 +374,16 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     offeredPerSecond: (w.events / w.publishMs) * 1000,
     shouldMessage: w.shouldMessage.size,
     violations: statsBefore.reduce((sum, s) => sum + s.violations, 0),
-    sends: sends.length,
+    sends,
+    gatewayCalls: gateway.calls.length,
+    repeatsDeduped: gateway.repeats,
     duplicateSends,
     shoppersMessagedTwice,
     missedSends,
     lostUpdates,
-    staleRejected: fenced ? fencedStore.rejected : undefined,
+    staleRejected: fenced ? outbox.rejected : undefined,
+    dispatch: dispatchReport,
+    pendingEffects,
     onlyFencedOff,
     handlerRuns: runs,
     redundantRuns: runs - published,

@@ -13,8 +13,8 @@ import { ConsoleSpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace
 import {
   MemoryBroker,
   MemoryCounterStore,
-  MemoryFencedStore,
   MemoryLock,
+  MemoryOutbox,
   createExclusiveConsumer,
   exclusivityCounter,
   type ConsumerMode,
@@ -24,7 +24,7 @@ import {
 } from '../../src/index.js';
 import { consoleLogger } from '../../src/index.js';
 import { MetricNames, createTracedProducer, hashKey, instrumentConsumer, tracing } from '../../src/otel/index.js';
-import { PlainStore, decisionEngine, type ShopperState } from '../decision-engine/decision.js';
+import { PlainStore, decisionEngine, type Send, type ShopperState } from '../decision-engine/decision.js';
 import { makeWorkload, type ShopperEvent } from '../decision-engine/workload.js';
 import { setUpOpenTelemetry } from './otel.js';
 import { scrape, traceTree } from './report.js';
@@ -53,7 +53,7 @@ function handlerFor(mode: ConsumerMode): (event: ShopperEvent, ctx: HandlerConte
   const engine = decisionEngine({
     writes: mode === 'shared' ? 'naive' : 'fenced',
     plain: new PlainStore(),
-    fenced: new MemoryFencedStore<ShopperState>(),
+    outbox: new MemoryOutbox<ShopperState, Send>(),
     lock: undefined,
     slowShopper: '',
     slowEventMs: 0,

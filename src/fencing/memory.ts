@@ -1,5 +1,6 @@
 import { StaleTokenError } from '../errors/stale-token-error.js';
 import { VersionConflictError } from '../errors/version-conflict-error.js';
+import { checkFenceToken, isStale } from './check.js';
 import type { Fence, FencedRecord, FencedStore, PutOptions } from './types.js';
 
 /**
@@ -42,15 +43,9 @@ export class MemoryFencedStore<V = unknown> implements FencedStore<V> {
    * `RangeError` when `fence.token` is not a positive safe integer.
    */
   async put(key: string, value: V, fence: Fence, options: PutOptions = {}): Promise<FencedRecord<V>> {
-    // A NaN or fractional token would compare neither below nor equal and slip past the fence.
-    if (!Number.isSafeInteger(fence.token) || fence.token < 1) {
-      throw new RangeError(`Expected \`fence.token\` to be a positive safe integer, got ${String(fence.token)}`);
-    }
+    checkFenceToken(fence);
     const current = this.#records.get(key);
-    if (
-      current !== undefined &&
-      (fence.token < current.token || (fence.token === current.token && fence.owner !== current.owner))
-    ) {
+    if (current !== undefined && isStale(fence, current)) {
       this.#rejected += 1;
       throw new StaleTokenError(key, fence.token, current.token, fence.owner);
     }

@@ -39,3 +39,18 @@ export interface FencedStore<V> {
    */
   put(key: string, value: V, fence: Fence, options?: PutOptions): Promise<FencedRecord<V>>;
 }
+
+/**
+ * A fence counter that a fenced store can raise: the per-key counter a lock or token source mints
+ * tokens from. A store that keeps its records somewhere else than the counter (state in PostgreSQL,
+ * tokens from Redis) raises the counter, after rejecting a stale write, to the highest token it holds
+ * for the key, so that a counter that went back (lost in a restart without persistence, evicted)
+ * cannot hand out tokens the store has already seen. `redisLock(client)` is one.
+ */
+export interface TokenCounter {
+  /**
+   * Raise `key`'s counter to at least `token`; never lowers it. Idempotent and commutative (a max),
+   * so it is safe outside the write's atomic step.
+   */
+  raise(key: string, token: number): Promise<void>;
+}

@@ -8,6 +8,8 @@
  * - `createTracedProducer()` / `producerTracing()`: a keyed producer whose sends are `send <topic>`
  *   spans and carry their trace context in the message properties.
  * - `instrumentConsumer()`: the consumer's metrics, exclusivity violations included.
+ * - `captureTraceContext()` / `dispatchTracing()`: an outbox's effects carry the deciding run's
+ *   trace context, and each send is a `dispatch effect` span linked to that run.
  *
  * See docs/observability.md for every span attribute, event and metric.
  *
@@ -18,6 +20,8 @@ export type { TracingOptions } from './tracing.js';
 export { createTracedProducer, producerTracing } from './producer.js';
 export type { ProducerTracingOptions, TracedProducerOptions } from './producer.js';
 export { instrumentConsumer } from './metrics.js';
+export { captureTraceContext, dispatchTracing } from './outbox.js';
+export type { CaptureTraceContextOptions, DispatchTracingOptions } from './outbox.js';
 export type { ConsumerMetricsOptions } from './metrics.js';
 export { propertiesGetter, propertiesSetter } from './propagation.js';
 export { MetricAttributes, MetricNames, SpanAttributes, SpanEvents } from './semconv.js';

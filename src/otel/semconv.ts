@@ -85,6 +85,10 @@ export const SpanAttributes = Object.freeze({
   releaseReason: 'exclusive_consumer.release.reason',
   /** On `exclusive_consumer.abort` events: `lease-lost`, `timeout`, `stopping`, `connection-lost` or `other`. */
   abortReason: 'exclusive_consumer.abort.reason',
+  /** On `dispatch effect` spans: the effect's idempotency key. */
+  outboxIdempotencyKey: 'exclusive_consumer.outbox.idempotency_key',
+  /** On `dispatch effect` spans: the attempt (claim number) of this send, 1 for the first. */
+  outboxAttempt: 'exclusive_consumer.outbox.attempt',
 } as const);
 
 /** Span event names. */

@@ -1,8 +1,10 @@
 import { StaleTokenError } from '../errors/stale-token-error.js';
 import { TransportError } from '../errors/transport-error.js';
 import { VersionConflictError } from '../errors/version-conflict-error.js';
+import { checkFenceToken, checkIfVersion } from '../fencing/check.js';
 import type { Fence, FencedRecord, FencedStore, PutOptions } from '../fencing/types.js';
 import { ConfigurationError } from '../errors/configuration-error.js';
+import { serializeJson } from '../internal/json.js';
 import { checkClient, integerReply, type RedisLike } from './client.js';
 import { createEval } from './eval.js';
 import { checkKey, keyName, prefixOption } from './keys.js';
@@ -128,14 +130,9 @@ export class RedisFencedStore<V = unknown> implements FencedStore<V> {
    */
   async put(key: string, value: V, fence: Fence, options: PutOptions = {}): Promise<FencedRecord<V>> {
     checkKey(key);
-    // A NaN or fractional token would compare neither below nor equal and slip past the fence.
-    if (!Number.isSafeInteger(fence.token) || fence.token < 1) {
-      throw new RangeError(`Expected \`fence.token\` to be a positive safe integer, got ${String(fence.token)}`);
-    }
+    checkFenceToken(fence);
     const { ifVersion } = options;
-    if (ifVersion !== undefined && (!Number.isSafeInteger(ifVersion) || ifVersion < 0)) {
-      throw new RangeError(`Expected \`ifVersion\` to be an integer ≥ 0, got ${String(ifVersion)}`);
-    }
+    checkIfVersion(ifVersion);
     const text = this.#serialize(value);
     if (typeof text !== 'string') throw new TypeError('The fenced store can only store values its `serialize` turns into a string');
     const owner = String(fence.owner);
@@ -191,12 +188,6 @@ export class RedisFencedStore<V = unknown> implements FencedStore<V> {
  */
 export function redisFencedStore<V = unknown>(client: RedisLike, options: RedisFencedStoreOptions<V> = {}): RedisFencedStore<V> {
   return new RedisFencedStore<V>(client, options);
-}
-
-function serializeJson(value: unknown): string {
-  const text = JSON.stringify(value);
-  if (text === undefined) throw new TypeError(`Cannot store ${typeof value} as JSON`);
-  return text;
 }
 
 function badReply(operation: string, key: string, reply: unknown): TransportError {

@@ -10,3 +10,5 @@ export { RedisFencedStore, redisFencedStore } from './fenced-store.js';
 export type { RedisFencedStoreOptions } from './fenced-store.js';
 export { RedisCounterStore, redisCounterStore } from './counter-store.js';
 export type { RedisCounterStoreOptions } from './counter-store.js';
+export { RedisOutbox, redisOutbox } from './outbox.js';
+export type { RedisOutboxOptions } from './outbox.js';

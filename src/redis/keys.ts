@@ -39,7 +39,46 @@ function encodeKey(key: string): string {
   return key.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
 }
 
-/** @internal Throws a `TypeError` unless `key` is a string (an adapter's keys come from callers). */
-export function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string') throw new TypeError(`Expected the key to be a string, got ${typeof key}`);
+export { checkKey } from '../fencing/check.js';
+
+/** @internal The Redis keys of one shard of a Redis outbox. */
+export interface OutboxShardKeys {
+  /** The hash of `key`'s state record: `<prefix>{outbox:<shard>}:ob-state:<key>`. */
+  state(key: string): string;
+  readonly effects: string;
+  readonly attempts: string;
+  readonly errors: string;
+  readonly due: string;
+  readonly dead: string;
+  readonly done: string;
+}
+
+/**
+ * @internal The keys of shard `shard` of an outbox: all under the hash tag `{outbox:<shard>}`, so
+ * that a commit (state, effects, due queue) and every claim run in one Cluster slot. The user's
+ * key comes after the tag is closed, so it needs no encoding: Redis hashes the first `{…}` only.
+ * The `ob-` suffixes keep these names apart from the per-key names of {@link keyName}.
+ */
+export function outboxShardKeys(prefix: string, shard: number): OutboxShardKeys {
+  const tag = `${prefix}{outbox:${shard}}`;
+  return {
+    state: (key) => `${tag}:ob-state:${key}`,
+    effects: `${tag}:ob-effects`,
+    attempts: `${tag}:ob-attempts`,
+    errors: `${tag}:ob-errors`,
+    due: `${tag}:ob-due`,
+    dead: `${tag}:ob-dead`,
+    done: `${tag}:ob-done`,
+  };
+}
+
+/** @internal The shard of `key` among `shards`: FNV-1a of its UTF-8 bytes. Stable across versions. */
+export function shardOf(key: string, shards: number): number {
+  if (shards === 1) return 0;
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(key, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
 }

@@ -1,9 +1,10 @@
+import type { TokenCounter } from '../fencing/types.js';
 import type { FencingTokenSource, Lease, Lock } from '../locks/types.js';
 import { TransportError } from '../errors/transport-error.js';
 import { checkClient, integerReply, type RedisLike } from './client.js';
 import { createEval } from './eval.js';
 import { checkKey, keyName, prefixOption } from './keys.js';
-import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, NEXT_TOKEN_SCRIPT, RELEASE_SCRIPT } from './scripts.generated.js';
+import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, NEXT_TOKEN_SCRIPT, RAISE_SCRIPT, RELEASE_SCRIPT } from './scripts.generated.js';
 
 /** Options of {@link redisLock} and {@link redisTokenSource}. */
 export interface RedisLockOptions {
@@ -20,6 +21,7 @@ const acquire = createEval<[lock: string, fence: string], [owner: string, ttlMs:
 const extend = createEval<[lock: string], [held: string, ttlMs: number], unknown>(EXTEND_SCRIPT);
 const release = createEval<[lock: string], [held: string], unknown>(RELEASE_SCRIPT);
 const nextToken = createEval<[fence: string], [], unknown>(NEXT_TOKEN_SCRIPT);
+const raise = createEval<[fence: string], [token: string], unknown>(RAISE_SCRIPT);
 
 /**
  * A {@link Lock} and {@link FencingTokenSource} on Redis: a lease per key with fencing tokens, each
@@ -36,11 +38,13 @@ const nextToken = createEval<[fence: string], [], unknown>(NEXT_TOKEN_SCRIPT);
  *   never collide or go backwards for a key.
  * - Key layout: `<prefix>{<key>}:lock` and `<prefix>{<key>}:fence` (see `docs/fencing.md`). The
  *   `{…}` hash tag keeps both in one Cluster slot.
+ * - `raise` lifts the same counter to a token a fenced store elsewhere has seen (a
+ *   {@link TokenCounter} for the PostgreSQL store and the outboxes).
  * - Failures reject with a `TransportError` (`retriable`, `cause` the client's error).
  *
  * Create it with {@link redisLock}.
  */
-export class RedisLock implements Lock, FencingTokenSource {
+export class RedisLock implements Lock, FencingTokenSource, TokenCounter {
   /** Adapter name for logs and telemetry. */
   readonly name = 'redis';
   /** The key prefix in use. */
@@ -86,6 +90,18 @@ export class RedisLock implements Lock, FencingTokenSource {
     checkKey(key);
     return checkToken(integerReply(await nextToken(this.#client, [keyName(this.prefix, key, 'fence')], [])), key);
   }
+
+  /**
+   * Raise `key`'s fence counter to at least `token` (one round trip); never lowers it. Rejects with
+   * a `RangeError` when `token` is not a positive safe integer.
+   */
+  async raise(key: string, token: number): Promise<void> {
+    checkKey(key);
+    if (!Number.isSafeInteger(token) || token < 1) {
+      throw new RangeError(`Expected \`token\` to be a positive safe integer, got ${String(token)}`);
+    }
+    await raise(this.#client, [keyName(this.prefix, key, 'fence')], [String(token)]);
+  }
 }
 
 /**
@@ -122,9 +138,16 @@ export function redisLock(client: RedisLike, options: RedisLockOptions = {}): Re
  * });
  * ```
  */
-export function redisTokenSource(client: RedisLike, options: RedisLockOptions = {}): FencingTokenSource & { readonly name: string } {
+export function redisTokenSource(
+  client: RedisLike,
+  options: RedisLockOptions = {},
+): FencingTokenSource & TokenCounter & { readonly name: string } {
   const lock = new RedisLock(client, options);
-  return Object.freeze({ name: 'redis', nextToken: (key: string) => lock.nextToken(key) });
+  return Object.freeze({
+    name: 'redis',
+    nextToken: (key: string) => lock.nextToken(key),
+    raise: (key: string, token: number) => lock.raise(key, token),
+  });
 }
 
 /** The lock's value in Redis; extend and release compare it whole, so owner and token must both match. */

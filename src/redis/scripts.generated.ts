@@ -50,6 +50,86 @@ export const NEXT_TOKEN_SCRIPT: LuaScript = Object.freeze({
   lua: "--[[ next-token-1.lua — mint a fencing token without a lease (broker-routed modes).\n\nKEYS[1]  fence key `<prefix>{<key>}:fence`, the same counter the lock mints from\n\nReturns the new token (integer >= 1). A plain INCR, kept as a script so that every operation of the\nadapter goes through one EVALSHA path with one error mapping.\n]]\nreturn redis.call('INCR', KEYS[1])\n",
 });
 
+/** `src/redis/lua/outbox-claim-4.lua`: claim due effects of one shard for a visibility timeout. */
+export const OUTBOX_CLAIM_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-claim",
+  numKeys: 4,
+  sha1: "e904b2b5e9e7c45682cebe4ff2ec4e958e49826a",
+  lua: "--[[ outbox-claim-4.lua — claim due effects of one shard for a visibility timeout.\n\nKEYS[1]  due sorted set `<prefix>{outbox:<shard>}:ob-due` (see outbox-commit-3.lua)\nKEYS[2]  effects hash `<prefix>{outbox:<shard>}:ob-effects`\nKEYS[3]  attempts hash `<prefix>{outbox:<shard>}:ob-attempts`: idempotency key -> claims so far\nKEYS[4]  errors hash `<prefix>{outbox:<shard>}:ob-errors`: idempotency key -> last send error\nARGV[1]  most effects to claim, integer >= 1\nARGV[2]  visibility timeout, integer milliseconds >= 1\n\nReturns a flat list, four entries per claimed effect, oldest due first: idempotency key, attempt\n(this claim's number), effect record (JSON), last error (\"\" for none).\n\nA claim moves the effect's due time to now + ARGV[2]: unless it is completed, retried or\ndead-lettered first, it is due again then, for any claimer. Time is the server's clock.\n]]\nlocal time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\nlocal ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))\nlocal reply = {}\nfor _, id in ipairs(ids) do\n  local effect = redis.call('HGET', KEYS[2], id)\n  if effect then\n    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)\n    reply[#reply + 1] = id\n    reply[#reply + 1] = redis.call('HINCRBY', KEYS[3], id, 1)\n    reply[#reply + 1] = effect\n    reply[#reply + 1] = redis.call('HGET', KEYS[4], id) or ''\n  else\n    -- Due without a record: nothing to send, and it would block the head of the queue.\n    redis.call('ZREM', KEYS[1], id)\n  end\nend\nreturn reply\n",
+});
+
+/** `src/redis/lua/outbox-commit-3.lua`: fenced commit of a key's state and its effects, in one atomic step. */
+export const OUTBOX_COMMIT_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-commit",
+  numKeys: 3,
+  sha1: "c494429c985f4db795922be268c86ed22abaf51d",
+  lua: "--[[ outbox-commit-3.lua — fenced commit of a key's state and its effects, in one atomic step.\n\nKEYS[1]  state key `<prefix>{outbox:<shard>}:ob-state:<key>`, a hash as put-2.lua's: v (value),\n         t (token), o (owner), n (version)\nKEYS[2]  effects hash `<prefix>{outbox:<shard>}:ob-effects`: idempotency key -> effect record, JSON\nKEYS[3]  due sorted set `<prefix>{outbox:<shard>}:ob-due`: pending idempotency key -> when it is\n         due (milliseconds, server clock)\nARGV[1]  token of the commit, decimal integer >= 1\nARGV[2]  owner of the commit\nARGV[3]  serialized value\nARGV[4]  expected version (\"\" for none, \"0\" for \"no record yet\")\nARGV[5]  number of effects, n >= 0\nARGV[6..5+2n]  pairs: idempotency key, effect record (a JSON object without \"c\")\n\nReturns {1, newVersion, created_1, …, created_n} when committed, created_i being 1 for an effect\nadded and 0 for one whose idempotency key the hash already held (kept as it was); {0, currentToken}\nwhen the token is stale (below the record's, or equal to it from another owner); {-1,\ncurrentVersion} when ARGV[4] does not match. A rejected commit writes nothing at all.\n\nEvery key shares the shard's hash tag, so the script runs on one Cluster node. The record's \"c\"\n(creation time) is the server's clock, prepended here.\n]]\nlocal token = tonumber(ARGV[1])\nlocal owner = ARGV[2]\nlocal record = redis.call('HMGET', KEYS[1], 't', 'o', 'n')\n\nlocal version = 0\nif record[1] then\n  local current = tonumber(record[1])\n  if token < current or (token == current and owner ~= record[2]) then\n    return {0, current}\n  end\n  version = tonumber(record[3])\nend\nif ARGV[4] ~= '' and tonumber(ARGV[4]) ~= version then\n  return {-1, version}\nend\nredis.call('HSET', KEYS[1], 'v', ARGV[3], 't', ARGV[1], 'o', owner, 'n', version + 1)\n\nlocal time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\nlocal reply = {1, version + 1}\nlocal n = tonumber(ARGV[5])\nfor i = 1, n do\n  local id = ARGV[4 + 2 * i]\n  if redis.call('HEXISTS', KEYS[2], id) == 1 then\n    reply[#reply + 1] = 0\n  else\n    local effect = ARGV[5 + 2 * i]\n    redis.call('HSET', KEYS[2], id, '{\"c\":' .. string.format('%d', now) .. ',' .. string.sub(effect, 2))\n    redis.call('ZADD', KEYS[3], now, id)\n    reply[#reply + 1] = 1\n  end\nend\nreturn reply\n",
+});
+
+/** `src/redis/lua/outbox-complete-4.lua`: mark claimed effects of one shard sent. */
+export const OUTBOX_COMPLETE_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-complete",
+  numKeys: 4,
+  sha1: "32cf8bf055b4071beadea7d40840741df0859d6a",
+  lua: "--[[ outbox-complete-4.lua — mark claimed effects of one shard sent.\n\nKEYS[1]  due sorted set `<prefix>{outbox:<shard>}:ob-due`\nKEYS[2]  dead sorted set `<prefix>{outbox:<shard>}:ob-dead`: idempotency key -> when dead-lettered\nKEYS[3]  done sorted set `<prefix>{outbox:<shard>}:ob-done`: idempotency key -> when sent\nKEYS[4]  effects hash `<prefix>{outbox:<shard>}:ob-effects`\nARGV[1..n]  idempotency keys (the completions a client gathered in one event-loop turn)\n\nReturns a list with one entry per ARGV: 1 when the effect is now marked sent, 0 when it was already\n(another claim sent it, or it came twice in ARGV) or is unknown. An effect dead-lettered meanwhile\nby another claimer's failure was sent after all: it is moved to done.\n]]\nlocal time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\nlocal reply = {}\nfor i, id in ipairs(ARGV) do\n  if redis.call('HEXISTS', KEYS[4], id) == 0 or redis.call('ZSCORE', KEYS[3], id) then\n    reply[i] = 0\n  else\n    redis.call('ZREM', KEYS[1], id)\n    redis.call('ZREM', KEYS[2], id)\n    redis.call('ZADD', KEYS[3], now, id)\n    reply[i] = 1\n  end\nend\nreturn reply\n",
+});
+
+/** `src/redis/lua/outbox-counts-3.lua`: count the effects of a shard by status. */
+export const OUTBOX_COUNTS_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-counts",
+  numKeys: 3,
+  sha1: "a3a28683bec198085a6db28313f3cfee7b3c77b6",
+  lua: "--[[ outbox-counts-3.lua — count the effects of a shard by status.\n\nKEYS[1]  due sorted set `<prefix>{outbox:<shard>}:ob-due` (pending)\nKEYS[2]  done sorted set `<prefix>{outbox:<shard>}:ob-done`\nKEYS[3]  dead sorted set `<prefix>{outbox:<shard>}:ob-dead`\n\nReturns {pending, done, dead}.\n]]\nreturn {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3])}\n",
+});
+
+/** `src/redis/lua/outbox-dead-letter-4.lua`: give up on a claimed effect, keeping it with its last error. */
+export const OUTBOX_DEAD_LETTER_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-dead-letter",
+  numKeys: 4,
+  sha1: "2b88bfca5cac6683626ccbdff47798eff4eb4127",
+  lua: "--[[ outbox-dead-letter-4.lua — give up on a claimed effect, keeping it with its last error.\n\nKEYS[1]  due sorted set `<prefix>{outbox:<shard>}:ob-due`\nKEYS[2]  dead sorted set `<prefix>{outbox:<shard>}:ob-dead`\nKEYS[3]  attempts hash `<prefix>{outbox:<shard>}:ob-attempts`\nKEYS[4]  errors hash `<prefix>{outbox:<shard>}:ob-errors`\nARGV[1]  idempotency key\nARGV[2]  the claim's attempt number\nARGV[3]  error text\n\nReturns 1 when dead-lettered, 0 (changing nothing) when the effect is no longer pending or ARGV[2]\nis not its latest claim.\n]]\nlocal id = ARGV[1]\nif not redis.call('ZSCORE', KEYS[1], id) then\n  return 0\nend\nif tonumber(redis.call('HGET', KEYS[3], id) or '0') ~= tonumber(ARGV[2]) then\n  return 0\nend\nlocal time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\nredis.call('ZREM', KEYS[1], id)\nredis.call('ZADD', KEYS[2], now, id)\nredis.call('HSET', KEYS[4], id, ARGV[3])\nreturn 1\n",
+});
+
+/** `src/redis/lua/outbox-dead-letters-4.lua`: list the dead-lettered effects of a shard, oldest first. */
+export const OUTBOX_DEAD_LETTERS_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-dead-letters",
+  numKeys: 4,
+  sha1: "f876fc0fd5a75c3783176d8de72f364e56e117c5",
+  lua: "--[[ outbox-dead-letters-4.lua — list the dead-lettered effects of a shard, oldest first.\n\nKEYS[1]  dead sorted set `<prefix>{outbox:<shard>}:ob-dead`\nKEYS[2]  effects hash `<prefix>{outbox:<shard>}:ob-effects`\nKEYS[3]  attempts hash `<prefix>{outbox:<shard>}:ob-attempts`\nKEYS[4]  errors hash `<prefix>{outbox:<shard>}:ob-errors`\nARGV[1]  most effects to list, integer >= 1\n\nReturns a flat list, five entries per effect: idempotency key, when it was dead-lettered\n(milliseconds), record, attempts, last error (\"\" for none).\n]]\nlocal entries = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')\nlocal reply = {}\nfor i = 1, #entries, 2 do\n  local id = entries[i]\n  local effect = redis.call('HGET', KEYS[2], id)\n  if effect then\n    reply[#reply + 1] = id\n    reply[#reply + 1] = entries[i + 1]\n    reply[#reply + 1] = effect\n    reply[#reply + 1] = tonumber(redis.call('HGET', KEYS[3], id) or '0')\n    reply[#reply + 1] = redis.call('HGET', KEYS[4], id) or ''\n  end\nend\nreturn reply\n",
+});
+
+/** `src/redis/lua/outbox-effect-6.lua`: read one effect of a shard. */
+export const OUTBOX_EFFECT_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-effect",
+  numKeys: 6,
+  sha1: "7748c037b6d2aec7f08f705a9470e52749a1f948",
+  lua: "--[[ outbox-effect-6.lua — read one effect of a shard.\n\nKEYS[1]  effects hash `<prefix>{outbox:<shard>}:ob-effects`\nKEYS[2]  attempts hash `<prefix>{outbox:<shard>}:ob-attempts`\nKEYS[3]  errors hash `<prefix>{outbox:<shard>}:ob-errors`\nKEYS[4]  due sorted set `<prefix>{outbox:<shard>}:ob-due` (pending effects)\nKEYS[5]  dead sorted set `<prefix>{outbox:<shard>}:ob-dead`\nKEYS[6]  done sorted set `<prefix>{outbox:<shard>}:ob-done`\nARGV[1]  idempotency key\n\nReturns {record, attempts, last error or \"\", status} with status \"pending\", \"dead\" or \"done\", or an\nempty list when the shard holds no such effect.\n]]\nlocal id = ARGV[1]\nlocal effect = redis.call('HGET', KEYS[1], id)\nif not effect then\n  return {}\nend\nlocal status = 'pending'\nif redis.call('ZSCORE', KEYS[6], id) then\n  status = 'done'\nelseif redis.call('ZSCORE', KEYS[5], id) then\n  status = 'dead'\nend\nreturn {effect, tonumber(redis.call('HGET', KEYS[2], id) or '0'), redis.call('HGET', KEYS[3], id) or '', status}\n",
+});
+
+/** `src/redis/lua/outbox-purge-4.lua`: forget sent effects of a shard older than the retention, a batch at a time. */
+export const OUTBOX_PURGE_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-purge",
+  numKeys: 4,
+  sha1: "8fae6e51a991046b82207daff607b73a26517fbf",
+  lua: "--[[ outbox-purge-4.lua — forget sent effects of a shard older than the retention, a batch at a time.\n\nKEYS[1]  done sorted set `<prefix>{outbox:<shard>}:ob-done`\nKEYS[2]  effects hash `<prefix>{outbox:<shard>}:ob-effects`\nKEYS[3]  attempts hash `<prefix>{outbox:<shard>}:ob-attempts`\nKEYS[4]  errors hash `<prefix>{outbox:<shard>}:ob-errors`\nARGV[1]  retention, integer milliseconds >= 0\nARGV[2]  most effects to forget in this call, integer >= 1 (bounds the time Redis is busy)\n\nReturns how many were forgotten; the caller calls again while that equals ARGV[2].\n]]\nlocal time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\nlocal ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))\nfor _, id in ipairs(ids) do\n  redis.call('HDEL', KEYS[2], id)\n  redis.call('HDEL', KEYS[3], id)\n  redis.call('HDEL', KEYS[4], id)\n  redis.call('ZREM', KEYS[1], id)\nend\nreturn #ids\n",
+});
+
+/** `src/redis/lua/outbox-requeue-3.lua`: make a dead-lettered effect pending again, due now, attempts reset. */
+export const OUTBOX_REQUEUE_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-requeue",
+  numKeys: 3,
+  sha1: "8aa01f3c767d901ca1001e60005eb9f85f5f46a7",
+  lua: "--[[ outbox-requeue-3.lua — make a dead-lettered effect pending again, due now, attempts reset.\n\nKEYS[1]  due sorted set `<prefix>{outbox:<shard>}:ob-due`\nKEYS[2]  dead sorted set `<prefix>{outbox:<shard>}:ob-dead`\nKEYS[3]  attempts hash `<prefix>{outbox:<shard>}:ob-attempts`\nARGV[1]  idempotency key\n\nReturns 1 when requeued, 0 when the effect is not dead-lettered. Its last error is kept.\n]]\nlocal id = ARGV[1]\nif not redis.call('ZSCORE', KEYS[2], id) then\n  return 0\nend\nlocal time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\nredis.call('ZREM', KEYS[2], id)\nredis.call('ZADD', KEYS[1], now, id)\nredis.call('HSET', KEYS[3], id, 0)\nreturn 1\n",
+});
+
+/** `src/redis/lua/outbox-retry-3.lua`: make a claimed effect due again after a delay, recording why. */
+export const OUTBOX_RETRY_SCRIPT: LuaScript = Object.freeze({
+  name: "outbox-retry",
+  numKeys: 3,
+  sha1: "731dab4424e3def23f9dc3c73f24c98475701d19",
+  lua: "--[[ outbox-retry-3.lua — make a claimed effect due again after a delay, recording why.\n\nKEYS[1]  due sorted set `<prefix>{outbox:<shard>}:ob-due`\nKEYS[2]  attempts hash `<prefix>{outbox:<shard>}:ob-attempts`\nKEYS[3]  errors hash `<prefix>{outbox:<shard>}:ob-errors`\nARGV[1]  idempotency key\nARGV[2]  the claim's attempt number\nARGV[3]  delay, integer milliseconds >= 0\nARGV[4]  error text\n\nReturns 1 when rescheduled, 0 (changing nothing) when the effect is no longer pending or ARGV[2]\nis not its latest claim: a claimer whose claim expired must not push back the claim that followed.\n]]\nlocal id = ARGV[1]\nif not redis.call('ZSCORE', KEYS[1], id) then\n  return 0\nend\nif tonumber(redis.call('HGET', KEYS[2], id) or '0') ~= tonumber(ARGV[2]) then\n  return 0\nend\nlocal time = redis.call('TIME')\nlocal now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\nredis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id)\nredis.call('HSET', KEYS[3], id, ARGV[4])\nreturn 1\n",
+});
+
 /** `src/redis/lua/put-2.lua`: fenced write: check the token, check the version, record, in one atomic step. */
 export const PUT_SCRIPT: LuaScript = Object.freeze({
   name: "put",

@@ -7,6 +7,8 @@ export { tokenSourceContract } from './token-source-contract.js';
 export type { TokenSourceContractOptions } from './token-source-contract.js';
 export { fencedStoreContract } from './fenced-store-contract.js';
 export type { FencedStoreContractOptions } from './fenced-store-contract.js';
+export { outboxContract } from './outbox-contract.js';
+export type { OutboxContractOptions } from './outbox-contract.js';
 export { counterStoreContract } from './counter-store-contract.js';
 export type { CounterStoreContractOptions } from './counter-store-contract.js';
 export { transportContract } from './transport-contract.js';

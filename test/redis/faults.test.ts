@@ -3,75 +3,30 @@
  * (SIGSTOP) past its TTL, a holder killed (SIGKILL) mid-run, several processes hammering a few keys,
  * and a crashed process's run forgotten by the counter store.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { acquireLease } from '../../src/index.js';
 import { redisCounterStore, redisFencedStore, redisLock } from '../../src/redis/index.js';
 import { keyName } from '../../src/redis/keys.js';
 import { checkHistory, uniqueName, type RunRecord } from '../../src/testing/index.js';
+import { forkFixture, type FixtureProcess } from '../helpers/processes.js';
 import { deletePrefix, redisUrl, sleep, testPrefix } from './helpers.js';
 
 const fixture = join(import.meta.dirname, 'fixtures', 'lease-worker.ts');
 const prefix = testPrefix('faults');
 let redis: Redis;
-const children: ChildProcess[] = [];
 
 beforeAll(() => {
   redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-});
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 afterAll(async () => {
   await deletePrefix(redis, prefix);
   redis.disconnect();
 });
 
-interface Worker {
-  readonly child: ChildProcess;
-  /** The next message with `event` (messages are queued until asked for). */
-  next(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
-
-function worker(name: string): Worker {
-  const child = fork(fixture, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, EC_REDIS_URL: redisUrl, EC_PREFIX: prefix, EC_WORKER: name },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.push(child);
-  const inbox: Array<Record<string, unknown>> = [];
-  const waiters: Array<() => void> = [];
-  child.on('message', (message) => {
-    inbox.push(message as Record<string, unknown>);
-    for (const wake of waiters.splice(0)) wake();
-  });
-  child.on('exit', () => {
-    for (const wake of waiters.splice(0)) wake();
-  });
-  return {
-    child,
-    async next(event, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const fatal = inbox.find((m) => m.event === 'fatal');
-        if (fatal !== undefined) throw new Error(`${name} failed: ${JSON.stringify(fatal.error)}`);
-        const i = inbox.findIndex((m) => m.event === event);
-        if (i >= 0) return inbox.splice(i, 1)[0] as Record<string, unknown>;
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited before sending ${event}`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`${name} did not send ${event} within ${timeoutMs} ms`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          waiters.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-    },
-  };
+function worker(name: string): FixtureProcess {
+  return forkFixture(fixture, name, { EC_REDIS_URL: redisUrl, EC_PREFIX: prefix, EC_WORKER: name });
 }
 
 describe('a lease holder in another process', () => {

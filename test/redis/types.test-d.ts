@@ -1,11 +1,12 @@
 import type { Cluster, Redis } from 'ioredis';
 import { expectTypeOf, test } from 'vitest';
-import type { FencedStore, FencingTokenSource, Lock } from '../../src/index.js';
+import type { FencedStore, FencingTokenSource, Lock, Outbox, TokenCounter } from '../../src/index.js';
 import type { CounterStore } from '../../src/middleware/exclusivity-counter/types.js';
 import {
   redisCounterStore,
   redisFencedStore,
   redisLock,
+  redisOutbox,
   redisTokenSource,
   type RedisLike,
 } from '../../src/redis/index.js';
@@ -21,4 +22,7 @@ test('the factories return the library interfaces', () => {
   expectTypeOf(redisTokenSource(client)).toExtend<FencingTokenSource>();
   expectTypeOf(redisFencedStore<{ n: number }>(client)).toExtend<FencedStore<{ n: number }>>();
   expectTypeOf(redisCounterStore(client)).toExtend<CounterStore>();
+  expectTypeOf(redisOutbox<{ n: number }, string>(client)).toExtend<Outbox<{ n: number }, string>>();
+  expectTypeOf(redisLock(client)).toExtend<TokenCounter>();
+  expectTypeOf(redisTokenSource(client)).toExtend<TokenCounter>();
 });

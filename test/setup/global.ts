@@ -1,21 +1,27 @@
 /**
  * Starts the real services the integration tests need, so that `npm test` on a fresh machine needs
  * nothing else: a Redis on 127.0.0.1:6379 (started with `redis-server` if none answers), a
- * 3-master Redis Cluster on loopback ports, and an Apache Pulsar standalone broker
- * (`scripts/pulsar/pulsar.sh`). Each is stopped afterwards if this setup started it.
+ * 3-master Redis Cluster on loopback ports, an Apache Pulsar standalone broker
+ * (`scripts/pulsar/pulsar.sh`), and a PostgreSQL on 127.0.0.1:5432 (the machine's cluster, started
+ * with `pg_ctlcluster` if none answers). Each is stopped afterwards if this setup started it, except
+ * PostgreSQL, which is the machine's service: the setup only drops the database it created.
  *
  * Environment:
  * - `EC_REDIS_URL`: use this Redis instead of 127.0.0.1:6379.
+ * - `EC_POSTGRES_URL`: use this PostgreSQL (a URL to a database the setup may create databases
+ *   from) instead of `postgres://postgres@127.0.0.1:5432/postgres`; nothing is started.
  * - `EC_PULSAR_WEB_URL` (and `EC_PULSAR_SERVICE_URL`): use an existing broker; nothing is started.
  * - `EC_SKIP_PULSAR=1`: do not start Pulsar (its tests skip, saying so).
  * - `EC_REDIS_CLUSTER_PORTS=7101,7102,7103`: ports of the cluster nodes this setup starts.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -30,6 +36,8 @@ declare module 'vitest' {
     pulsarServiceUrl: string;
     /** Why Pulsar is unavailable, when it is. */
     pulsarUnavailable: string;
+    /** `postgres://…/<database>` of a database created for this run and dropped after it. */
+    postgresUrl: string;
   }
 }
 
@@ -150,6 +158,64 @@ function startPulsar(): { webUrl: string; serviceUrl: string; unavailable: strin
   };
 }
 
+async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The machine's PostgreSQL version, from `/etc/postgresql/<version>/main` (Debian layout). */
+function postgresVersion(): string {
+  const dir = '/etc/postgresql';
+  const versions = existsSync(dir) ? readdirSync(dir).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  if (versions[0] === undefined) throw new Error('No PostgreSQL answers and none is installed under /etc/postgresql; set EC_POSTGRES_URL');
+  return versions[0];
+}
+
+async function ensurePostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const given = process.env.EC_POSTGRES_URL;
+  const adminUrl = given ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  if (!(await postgresAnswers(adminUrl))) {
+    if (given !== undefined) throw new Error(`EC_POSTGRES_URL=${given} does not answer`);
+    const version = postgresVersion();
+    const started = spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start'], { encoding: 'utf8', timeout: 60_000 });
+    if (started.status !== 0) throw new Error(`pg_ctlcluster ${version} main start failed: ${started.stdout}${started.stderr}`);
+    await waitUntil(`PostgreSQL ${version} on ${new URL(adminUrl).host}`, () => postgresAnswers(adminUrl), 30_000);
+  }
+  // A database of this run's own: tests create tables freely and nothing outlives the run.
+  const database = `ec_test_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        // FORCE: a fault test's killed process may leave a connection the server has not noticed yet.
+        await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const redis = await ensureRedis();
   const cluster = await startCluster();
@@ -157,14 +223,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (pulsar.webUrl !== '' && !(await httpOk(`${pulsar.webUrl}/admin/v2/namespaces/public/default`))) {
     throw new Error(`Pulsar at ${pulsar.webUrl} does not answer its admin API`);
   }
+  // Last: the database it creates is dropped only by the teardown this function returns.
+  const postgres = await ensurePostgres();
   project.provide('redisUrl', redis.url);
   project.provide('redisClusterNodes', cluster.nodes);
   project.provide('pulsarWebUrl', pulsar.webUrl);
   project.provide('pulsarServiceUrl', pulsar.serviceUrl);
   project.provide('pulsarUnavailable', pulsar.unavailable);
+  project.provide('postgresUrl', postgres.url);
   return async () => {
     pulsar.stop();
     cluster.stop();
     redis.started?.kill('SIGTERM');
+    await postgres.drop();
   };
 }
