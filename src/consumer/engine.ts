@@ -92,6 +92,9 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     keyMismatches: 0,
     leasesLost: 0,
     staleTokens: 0,
+    queueDepthHighWater: 0,
+    leaseWaitMs: 0,
+    redeliveredRuns: 0,
   };
   #inFlight = 0;
   /** Whether the subscription is paused because `maxInFlight` messages are unsettled. */
@@ -452,6 +455,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       ks.claim?.arrived(entry.key);
     }
     ks.push(entry);
+    if (ks.size > this.#counts.queueDepthHighWater) this.#counts.queueDepthHighWater = ks.size;
     if (ks.phase === 'lingering') ks.wake();
     if (ks.phase === 'idle') this.#scheduler.schedule(ks);
   }
@@ -484,7 +488,9 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
           return;
         }
         lockWaitMs = claim.takeWaitMs();
+        this.#counts.leaseWaitMs += lockWaitMs;
       }
+      if (entry.attempt === 0 && entry.delivery.redeliveryCount > 0) this.#counts.redeliveredRuns += 1;
 
       entry.attempt += 1;
       const ctx = new RunContext<T>(this, {

@@ -335,6 +335,12 @@ export interface ConsumerStats {
   readonly leasesLost: number;
   /** Runs whose fenced write was rejected as stale (`StaleTokenError`): the key's messages were given back. */
   readonly staleTokens: number;
+  /** The most events one key had queued here at once, since start (a hot or stuck key shows here). */
+  readonly queueDepthHighWater: number;
+  /** Milliseconds runs waited for their key's lease before starting, summed. */
+  readonly leaseWaitMs: number;
+  /** Runs of messages the broker had delivered before (`redeliveryCount > 0`): work possibly done twice. */
+  readonly redeliveredRuns: number;
 }
 
 /** Typed lifecycle events and their payloads. */

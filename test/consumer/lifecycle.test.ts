@@ -180,3 +180,44 @@ describe('strict exclusivity: a lock in a broker-routed mode', () => {
     expect(tokens.every((t) => typeof t === 'number')).toBe(true);
   });
 });
+
+describe('lag counters', () => {
+  it('counts the deepest key queue and the time runs waited for their lease', async () => {
+    const { broker, topic } = setup();
+    const lock = new MemoryLock();
+    await lock.tryAcquire('a', 'someone-else', 80); // the first lease waits about 80 ms
+    const c = createExclusiveConsumer<TestEvent>(topic, (e) => e.key, () => undefined, {
+      transport: broker.transport(),
+      initialPosition: 'earliest',
+      mode: 'shared-locked',
+      lock,
+      lease: { retryDelayMs: 5 },
+    });
+    consumers.push(c);
+    publishEvents(broker, topic, [{ key: 'a', seq: 0 }, { key: 'a', seq: 1 }, { key: 'a', seq: 2 }, { key: 'b', seq: 3 }]);
+    await c.start();
+    await waitFor('all processed', () => c.stats().processed === 4);
+    expect(c.stats().queueDepthHighWater).toBe(3);
+    expect(c.stats().leaseWaitMs).toBeGreaterThanOrEqual(50);
+    expect(c.stats().redeliveredRuns).toBe(0);
+  });
+
+  it('counts runs of messages the broker delivered before', async () => {
+    const { broker, topic } = setup();
+    const lock = new MemoryLock();
+    await lock.tryAcquire('a', 'someone-else', 60); // busy: its messages go back, and come again
+    const c = createExclusiveConsumer<TestEvent>(topic, (e) => e.key, () => undefined, {
+      transport: broker.transport(),
+      initialPosition: 'earliest',
+      mode: 'shared-locked',
+      lock,
+      lease: { whenBusy: 'release' },
+    });
+    consumers.push(c);
+    publishEvents(broker, topic, [{ key: 'a', seq: 0 }, { key: 'b', seq: 1 }]);
+    await c.start();
+    await waitFor('both processed', () => c.stats().processed === 2);
+    expect(c.stats().released).toBeGreaterThanOrEqual(1);
+    expect(c.stats().redeliveredRuns).toBe(1);
+  });
+});
