@@ -16,6 +16,7 @@ import type { Delivery, Subscription, SubscriptionType } from '../transports/typ
 import type { Claim, ClaimHost, ObtainResult } from './claim.js';
 import { RunContext, type ContextHost } from './context.js';
 import { Entry } from './entry.js';
+import { RecentCompletions } from './recent-completions.js';
 import { logConsumerEvents } from './log-events.js';
 import type { KeyState } from './key-state.js';
 import { KeyTable } from './key-table.js';
@@ -88,6 +89,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     retried: 0,
     deadLettered: 0,
     released: 0,
+    repeatsSkipped: 0,
     violations: 0,
     keyMismatches: 0,
     leasesLost: 0,
@@ -115,6 +117,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #epoch = 0;
   /** Whether someone listens to run durations: only then is the clock read per run. */
   #timed = false;
+  readonly #completed: RecentCompletions | undefined;
 
   constructor(topic: string, keyFn: KeyFn<T>, handler: Handler<T>, options: ResolvedOptions<T>) {
     this.topic = topic;
@@ -143,6 +146,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#resumeAt = Math.floor(options.maxInFlight / 2);
     this.#routed = options.mode === 'key-shared' || options.mode === 'failover';
     this.#checkKey = options.checkPartitionKey && this.#routed;
+    this.#completed = options.rememberCompleted > 0 ? new RecentCompletions(options.rememberCompleted) : undefined;
 
     const claimHost: ClaimHost = {
       consumerName: options.consumerName,
@@ -410,6 +414,12 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         this.#release(delivery, undefined, STOPPING);
         continue;
       }
+      if (this.#completed?.has(delivery.id) === true) {
+        // Completed here already; its acknowledgement was lost with a connection.
+        this.#counts.repeatsSkipped += 1;
+        this.#ack(delivery);
+        continue;
+      }
       let event: T;
       try {
         event = codec.decode(delivery.data, delivery);
@@ -568,6 +578,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       if (ctx.observed) ctx.reportOutcome({ action: 'release', error, reason: 'connection-lost' });
     } else if (error === undefined) {
       ks.shift();
+      this.#completed?.add(entry.delivery.id);
       this.#ack(entry.delivery);
       this.#counts.processed += 1;
       if (ctx.observed) ctx.reportOutcome(ACK);
@@ -786,6 +797,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       return;
     }
     this.#counts.deadLettered += 1;
+    this.#completed?.add(delivery.id);
     this.#settle();
     this.#emitter.emit('message.dead-lettered', { key, messageId: delivery.id, error, attempts });
   }

@@ -28,6 +28,7 @@ export const defaults = Object.freeze({
   handlerTimeoutMs: 30_000,
   stopTimeoutMs: 30_000,
   startTimeoutMs: 30_000,
+  rememberCompleted: 10_000,
   checkPartitionKey: true,
   retry: Object.freeze({ maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 10_000, factor: 2, jitter: 0.5 }),
   lease: Object.freeze({
@@ -62,6 +63,7 @@ const OPTION_NAMES = [
   'startTimeoutMs',
   'deadLetter',
   'nackRedeliveryDelayMs',
+  'rememberCompleted',
   'logger',
   'privacy',
 ] as const satisfies readonly (keyof ExclusiveConsumerOptions<unknown>)[];
@@ -106,6 +108,8 @@ export interface ResolvedOptions<T> {
   readonly deadLetterTopic: string | undefined;
   readonly maxRedeliverCount: number | undefined;
   readonly nackRedeliveryDelayMs: number | undefined;
+  /** 0: no record of completions. */
+  readonly rememberCompleted: number;
   /** Undefined when silent, so that nothing listens for log lines. */
   readonly logger: Logger | undefined;
   readonly privacy: ResolvedPrivacy;
@@ -155,9 +159,10 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
     throw new ConfigurationError('retry.maxDelayMs', `an integer ≥ retry.initialDelayMs (${retryInitial})`, retryMax);
   }
   const ttlMs = integerOption('lease.ttlMs', lease.ttlMs, defaults.lease.ttlMs, 30);
+  const transport = o.transport ?? memoryTransport();
 
   return {
-    transport: o.transport ?? memoryTransport(),
+    transport,
     mode,
     subscription: stringOption('subscription', o.subscription, defaults.subscription),
     consumerName: stringOption(
@@ -196,9 +201,13 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
         ? undefined
         : integerOption('deadLetter.maxRedeliverCount', deadLetter.maxRedeliverCount, 0, 1),
     nackRedeliveryDelayMs:
-      o.nackRedeliveryDelayMs === undefined
-        ? undefined
-        : integerOption('nackRedeliveryDelayMs', o.nackRedeliveryDelayMs, 0, 0),
+      o.nackRedeliveryDelayMs === undefined ? undefined : integerOption('nackRedeliveryDelayMs', o.nackRedeliveryDelayMs, 0, 0),
+    rememberCompleted: integerOption(
+      'rememberCompleted',
+      o.rememberCompleted,
+      transport.acknowledgementsCanBeLost === true ? defaults.rememberCompleted : 0,
+      0,
+    ),
     logger: o.logger === silentLogger ? undefined : o.logger,
     privacy: resolvePrivacy(o.privacy, 'privacy'),
   };

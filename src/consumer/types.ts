@@ -250,10 +250,20 @@ export interface ExclusiveConsumerOptions<T> {
   /** Where messages go when the library gives up on them. */
   readonly deadLetter?: DeadLetterOptions;
   /**
-   * Delay before a released (negatively acknowledged) message is redelivered.
-   * @default the transport's (Pulsar: 60 s; memory transport: 1 s)
+   * Delay before a message this consumer gives back (stale fencing token, lease busy elsewhere with
+   * `whenBusy: 'release'`, a dead letter that could not be published) is delivered again. Pulsar's
+   * own client default is a minute, long enough to stall a key for that long, so the Pulsar
+   * transports use 1 s unless told otherwise.
+   * @default the transport's: 1000 on the Pulsar transports and the embedded broker
    */
   readonly nackRedeliveryDelayMs?: number;
+  /**
+   * How many recently completed messages (acknowledged after a successful run, or dead-lettered) a
+   * consumer remembers by id. When one comes back — its acknowledgement was lost with a connection
+   * and the broker delivered it again — it is acknowledged again instead of run again. 0 disables.
+   * @default 10_000 on transports whose acknowledgements can be lost (Pulsar), else 0
+   */
+  readonly rememberCompleted?: number;
   /**
    * Where the consumer writes its log lines: lifecycle (info), failed attempts, violations, lease
    * losses and warnings (warn), dead letters, stuck handlers and non-fatal errors (error), releases
@@ -330,6 +340,8 @@ export interface ConsumerStats {
   readonly deadLettered: number;
   /** Messages given back to the broker for redelivery (stop, lease not acquired, dead-letter failed). */
   readonly released: number;
+  /** Deliveries of messages this consumer had already completed: acknowledged again, not run (`rememberCompleted`). */
+  readonly repeatsSkipped: number;
   readonly violations: number;
   readonly keyMismatches: number;
   readonly leasesLost: number;

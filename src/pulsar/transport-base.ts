@@ -28,6 +28,8 @@ export abstract class PulsarTransportBase<O extends ResolvedPulsarTransportOptio
   implements PulsarTransport, ConsumerHost<O>
 {
   abstract readonly name: string;
+  /** Acknowledgements go out over a connection that can drop before the broker processed them. */
+  readonly acknowledgementsCanBeLost = true;
   readonly options: O;
   /** Producers opened and not closed yet; a subclass adds each one and removes it when it closes. */
   protected readonly producers = new Set<P>();

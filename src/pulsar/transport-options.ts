@@ -2,6 +2,12 @@ import { ConfigurationError } from '../errors/configuration-error.js';
 import { integerOption, nameOption } from '../internal/validate.js';
 
 /**
+ * @internal Delay before a negatively acknowledged message comes back when the consumer sets none:
+ * Pulsar's own client default (60 s) would stall a key whose message was given back for a minute.
+ */
+export const DEFAULT_NACK_DELAY_MS = 1000;
+
+/**
  * Options that both Pulsar transports take ({@link pulsarWebSocketTransport} and
  * {@link pulsarClientTransport}). Validated when the transport is created.
  */

@@ -150,6 +150,13 @@ export interface TopicProducer {
 export interface Transport {
   /** Short name for logs and telemetry, e.g. `memory`, `pulsar-ws`. */
   readonly name: string;
+  /**
+   * Whether an acknowledgement can be lost after `ack()` returned (it travels over a connection
+   * that can drop before the broker processed it), so that an acknowledged message can be delivered
+   * again. Consumers on such a transport remember what they completed and acknowledge a message
+   * that comes back instead of running it again (`rememberCompleted`).
+   */
+  readonly acknowledgementsCanBeLost?: boolean;
   /** Open a consumer on `options.topic`. Rejects with a `TransportError` when the broker refuses. */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Open a producer on `topic`. */

@@ -2,6 +2,7 @@ import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
 import { PulsarDelivery, PulsarSubscription, type ConsumerHost } from '../consumer-base.js';
 import { QuietPartitions } from '../quiet-partitions.js';
+import { DEFAULT_NACK_DELAY_MS } from '../transport-options.js';
 import { backoffDelay, type BackoffPolicy } from '../../internal/backoff.js';
 import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
 import type { ResolvedClientOptions } from './options.js';
@@ -46,7 +47,8 @@ export function consumerConfig(
     ...(options.type === 'key-shared'
       ? { keySharedPolicy: { keyShareMode: 'AutoSplit', allowOutOfOrderDelivery: false } }
       : {}),
-    ...(options.nackRedeliveryDelayMs === undefined ? {} : { nAckRedeliverTimeoutMs: Math.round(options.nackRedeliveryDelayMs) }),
+    // Pulsar's default (60 s) would stall a key whose message was given back for a minute.
+    nAckRedeliverTimeoutMs: Math.round(options.nackRedeliveryDelayMs ?? DEFAULT_NACK_DELAY_MS),
     ...(brokerDeadLetter
       ? {
           deadLetterPolicy: {
@@ -67,6 +69,14 @@ class Generation {
   alive = true;
   /** Messages handed to `onMessages` and not settled. */
   readonly unsettled = new Set<PulsarMessageLike>();
+  /** Their message ids. */
+  readonly ids = new Set<string>();
+}
+
+/** A message received from the client, with its id read once. */
+interface Received {
+  readonly message: PulsarMessageLike;
+  readonly id: string;
 }
 
 const noop = (): void => undefined;
@@ -79,7 +89,7 @@ const noop = (): void => undefined;
 export class NativeDelivery extends PulsarDelivery<NativeSubscription> {
   readonly #generation: Generation;
   readonly #message: PulsarMessageLike;
-  #id: string | undefined;
+  readonly #id: string;
   #data: Uint8Array | undefined;
   #properties: Readonly<Record<string, string>> | undefined;
   #topic: string | undefined;
@@ -87,14 +97,15 @@ export class NativeDelivery extends PulsarDelivery<NativeSubscription> {
   #redeliveryCount = -1;
   #publishTime = -1;
 
-  constructor(subscription: NativeSubscription, generation: Generation, message: PulsarMessageLike) {
+  constructor(subscription: NativeSubscription, generation: Generation, message: PulsarMessageLike, id: string) {
     super(subscription);
     this.#generation = generation;
     this.#message = message;
+    this.#id = id;
   }
 
   override get id(): string {
-    return (this.#id ??= this.#message.getMessageId().toString());
+    return this.#id;
   }
 
   override get data(): Uint8Array {
@@ -155,7 +166,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
   #consumer: PulsarConsumerLike | undefined;
   #generation = new Generation();
   /** Received from the client and not yet handed over (no room, or paused). */
-  #held: PulsarMessageLike[] = [];
+  #held: Received[] = [];
   /** Whether the client said it was connected when last asked. */
   #connected = true;
   #checkTimer: NodeJS.Timeout | undefined;
@@ -218,6 +229,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
   /** A delivery of `generation` was settled: room for one more. */
   settled(generation: Generation, message: PulsarMessageLike, delivery: NativeDelivery): void {
     generation.unsettled.delete(message);
+    generation.ids.delete(delivery.id);
     if (this.#quiet !== undefined && generation === this.#generation) this.#quiet.settled(delivery.topic);
     if (this.#wake === undefined || this.#wakeQueued || generation !== this.#generation || this.isPaused) return;
     this.#wakeQueued = true;
@@ -287,12 +299,26 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
       // delivered even while the client is disconnected: with a partitioned topic, "disconnected"
       // may mean one partition's broker, and the others' messages would otherwise sit here unacked.
       this.#checkConnection();
+      const received = messages.map((message): Received => ({ message, id: message.getMessageId().toString() }));
+      // The client reconnects by itself, often faster than a poll can see (a topic unload hands
+      // the consumer its new broker at once), and the broker then delivers again what this
+      // connection held: a message seen again while still held proves the drop, before any of the
+      // old deliveries runs next to its redelivery.
+      if (this.#holds(received)) this.#lost('was delivered again a message it still held', false);
       const quiet = this.#quiet;
-      for (const message of messages) {
-        this.#held.push(message);
-        quiet?.received(message.getTopicName(), message);
+      for (const r of received) {
+        this.#held.push(r);
+        quiet?.received(r.message.getTopicName(), r.message);
       }
     }
+  }
+
+  /** Whether any of `received` is held already, handed over and unsettled or not yet handed over. */
+  #holds(received: readonly Received[]): boolean {
+    const ids = this.#generation.ids;
+    if (ids.size === 0 && this.#held.length === 0) return false;
+    const held = this.#held.length === 0 ? undefined : new Set(this.#held.map((r) => r.id));
+    return received.some((r) => ids.has(r.id) || held?.has(r.id) === true);
   }
 
   /** Hand over up to `room` held messages as one batch. */
@@ -300,10 +326,14 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
     const held = this.#held;
     const count = Math.min(room, held.length);
     const batch: NativeDelivery[] = new Array<NativeDelivery>(count);
-    for (let i = 0; i < count; i++) batch[i] = new NativeDelivery(this, generation, held[i] as PulsarMessageLike);
+    for (let i = 0; i < count; i++) {
+      const r = held[i] as Received;
+      batch[i] = new NativeDelivery(this, generation, r.message, r.id);
+      // Counted before the hand-over: the engine may settle some of them inside `onMessages`.
+      generation.unsettled.add(r.message);
+      generation.ids.add(r.id);
+    }
     this.#held = count === held.length ? [] : held.slice(count);
-    // Counted before the hand-over: the engine may settle some of them inside `onMessages`.
-    for (let i = 0; i < count; i++) generation.unsettled.add(held[i] as PulsarMessageLike);
     this.deliver(batch);
   }
 
@@ -343,11 +373,16 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
       this.#connected = true;
     } else if (this.#connected) {
       this.#connected = false;
-      this.#lost();
+      this.#lost('lost its connection to Pulsar', true);
     }
   }
 
-  #lost(): void {
+  /**
+   * The connection that delivered what this subscription holds is gone: retire it. `giveBack`
+   * negatively acknowledges what it held, for a drop seen by polling (see below); after a proven
+   * reconnect the broker has it back already, and a nack would only send the new copies again.
+   */
+  #lost(why: string, giveBack: boolean): void {
     const old = this.#generation;
     const lostCount = old.unsettled.size;
     old.alive = false;
@@ -355,14 +390,17 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
     // Given back once. Messages that came over the dropped connection are the broker's again
     // already, and it ignores this; but a partitioned consumer is "disconnected" when one of its
     // partitions is, and the messages of the others would stay unacknowledged here for good.
-    for (const message of old.unsettled) this.negativeAcknowledge(message);
-    for (const message of this.#held) this.negativeAcknowledge(message);
+    if (giveBack) {
+      for (const message of old.unsettled) this.negativeAcknowledge(message);
+      for (const r of this.#held) this.negativeAcknowledge(r.message);
+    }
     old.unsettled.clear();
+    old.ids.clear();
     this.#held = [];
     this.#quiet?.reset();
     this.report(
       new TransportError(
-        `Consumer "${this.options.consumerName}" lost its connection to Pulsar; the client reconnects and the broker redelivers its unacknowledged messages`,
+        `Consumer "${this.options.consumerName}" ${why}; the client reconnects and the broker redelivers its unacknowledged messages`,
         { context: this.context() },
       ),
     );

@@ -6,6 +6,7 @@ import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
 import { backoffDelay } from '../../internal/backoff.js';
 import type { ResolvedWebSocketOptions } from './options.js';
+import { DEFAULT_NACK_DELAY_MS } from '../transport-options.js';
 import { FrameWriter, closeSocket, frameText, openSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 /** The WebSocket API's names of the subscription types. */
@@ -169,9 +170,8 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
       pullMode: 'true',
       subscriptionInitialPosition: options.initialPosition === 'earliest' ? 'Earliest' : 'Latest',
     });
-    if (options.nackRedeliveryDelayMs !== undefined) {
-      params.set('negativeAckRedeliveryDelay', String(Math.round(options.nackRedeliveryDelayMs)));
-    }
+    // Pulsar's default (60 s) would stall a key whose message was given back for a minute.
+    params.set('negativeAckRedeliveryDelay', String(Math.round(options.nackRedeliveryDelayMs ?? DEFAULT_NACK_DELAY_MS)));
     if (options.maxRedeliverCount !== undefined) {
       params.set('maxRedeliverCount', String(options.maxRedeliverCount));
       params.set('deadLetterTopic', deadLetterTopic);

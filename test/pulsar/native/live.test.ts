@@ -219,6 +219,7 @@ if (skip !== undefined) {
               subscription,
               consumerName: `${name}-${uniqueName('native')}`,
               initialPosition: 'earliest',
+              privacy: { errorMessages: true },
               maxConcurrency: 50,
               maxInFlight: 200,
               retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 50 },
