@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { machineInfo, renderMarkdown, type BenchReport, type ScenarioResult } from './lib/report.js';
 import type { Scenario, ScenarioContext } from './lib/scenario.js';
 import { gc, now } from './lib/util.js';
+import { churnScenario } from './scenarios/churn.js';
 import { coreScenario } from './scenarios/core.js';
 import { headOfLineScenario } from './scenarios/head-of-line.js';
 import { memoryScenario } from './scenarios/memory.js';
@@ -23,7 +24,7 @@ import { outboxScenario } from './scenarios/outbox.js';
 import { pulsarScenario } from './scenarios/pulsar.js';
 import { redisScenario } from './scenarios/redis.js';
 
-const SCENARIOS: readonly Scenario[] = [coreScenario, headOfLineScenario, memoryScenario, pulsarScenario, redisScenario, outboxScenario];
+const SCENARIOS: readonly Scenario[] = [coreScenario, headOfLineScenario, memoryScenario, pulsarScenario, redisScenario, outboxScenario, churnScenario];
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nUsage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.name).join('|')}] [--rounds N] [--strict]\n`);

@@ -414,12 +414,6 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         this.#release(delivery, undefined, STOPPING);
         continue;
       }
-      if (this.#completed?.has(delivery.id) === true) {
-        // Completed here already; its acknowledgement was lost with a connection.
-        this.#counts.repeatsSkipped += 1;
-        this.#ack(delivery);
-        continue;
-      }
       let event: T;
       try {
         event = codec.decode(delivery.data, delivery);
@@ -482,10 +476,18 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         this.#endTurn(ks);
         return;
       }
-      if (entry.epoch !== this.#epoch) {
+      if (entry.epoch !== this.#epoch || entry.delivery.lost === true) {
         // Its connection is gone: the broker already handed it to another consumer.
         ks.shift();
         this.#drop(entry);
+        continue;
+      }
+      if (this.#completed?.has(entry.delivery.id) === true) {
+        // Completed here already (perhaps while this copy waited behind it): the broker sent it
+        // again because its acknowledgement was lost with a connection.
+        ks.shift();
+        this.#counts.repeatsSkipped += 1;
+        this.#ack(entry.delivery);
         continue;
       }
       const claim = ks.claim;
@@ -574,6 +576,9 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     if (error === undefined && ctx.abortReason instanceof HandlerTimeoutError) error = ctx.abortReason;
     if (entry.epoch !== this.#epoch) {
       ks.shift();
+      // Its connection is gone, so it cannot be acknowledged; but if it succeeded, the broker's
+      // redelivery here must not run it again.
+      if (error === undefined) this.#completed?.add(entry.delivery.id);
       this.#drop(entry);
       if (ctx.observed) ctx.reportOutcome({ action: 'release', error, reason: 'connection-lost' });
     } else if (error === undefined) {

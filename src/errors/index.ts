@@ -10,6 +10,7 @@ export { KeyExtractionError, isKeyExtractionError } from './key-extraction-error
 export { LockAcquireTimeoutError, isLockAcquireTimeoutError } from './lock-acquire-timeout-error.js';
 export { LockLostError, isLockLostError } from './lock-lost-error.js';
 export { MiddlewareError, isMiddlewareError } from './middleware-error.js';
+export { MixedClocksError, isMixedClocksError } from './mixed-clocks-error.js';
 export { NonRetriableError, isNonRetriableError } from './non-retriable-error.js';
 export { StaleTokenError, isStaleTokenError } from './stale-token-error.js';
 export { TransportError, isTransportError } from './transport-error.js';

@@ -50,6 +50,12 @@ export interface PulsarAdmin {
   deleteTopic(topic: string, options?: { readonly force?: boolean }): Promise<boolean>;
   /** Partition count of a topic: 0 for a non-partitioned (or missing) topic. */
   partitions(topic: string): Promise<number>;
+  /**
+   * Unload a topic (every partition of a partitioned one) from its broker, as the load manager does
+   * when it sheds a bundle: every client of it is disconnected and reconnects, possibly to another
+   * broker. For testing what a deployment does on the routine reconnects of a cluster.
+   */
+  unloadTopic(topic: string): Promise<void>;
   /** Backlog of `subscription` on `topic`, summed over partitions; `undefined` when there is no such subscription. */
   subscriptionStats(topic: string, subscription: string): Promise<PulsarSubscriptionStats | undefined>;
 }
@@ -141,6 +147,9 @@ export function pulsarAdmin(url: string, options: PulsarAdminOptions = {}): Puls
       return status !== 404;
     },
     partitions,
+    async unloadTopic(topic) {
+      await request('PUT', `${resolve(topic).path}/unload`, undefined);
+    },
     async subscriptionStats(topic, subscription) {
       const t = resolve(topic);
       const partitioned = (await partitions(topic)) > 0;

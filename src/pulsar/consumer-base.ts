@@ -44,6 +44,11 @@ export abstract class PulsarDelivery<S extends PulsarSubscription = PulsarSubscr
   /** Whether the connection that delivered this message is still open. */
   protected abstract get alive(): boolean;
 
+  /** True once the connection that delivered it is gone: the consumer drops it instead of running it. */
+  get lost(): boolean {
+    return !this.alive;
+  }
+
   /** Tell the broker and the subscription of the ack; called at most once, while alive. */
   protected abstract acknowledged(): void | Promise<void>;
 

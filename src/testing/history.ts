@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { MixedClocksError } from '../errors/mixed-clocks-error.js';
 import { hostname } from 'node:os';
 import type { Middleware } from '../consumer/types.js';
 
@@ -133,21 +134,6 @@ export interface CheckHistoryOptions {
    * @default 1000
    */
   readonly maxListedOverlaps?: number;
-}
-
-/** Thrown by {@link checkHistory} when records were stamped on clocks that cannot be compared. */
-export class MixedClocksError extends Error {
-  /** The clocks found (`undefined` for records that name none). */
-  readonly clocks: ReadonlyArray<string | undefined>;
-
-  constructor(clocks: ReadonlyArray<string | undefined>) {
-    super(
-      `Cannot compare runs stamped on different clocks (${clocks.map((c) => (c === undefined ? 'unnamed' : JSON.stringify(c))).join(', ')}): ` +
-        'monotonic stamps are comparable only within one machine and boot; check each clock’s records on their own',
-    );
-    this.name = 'MixedClocksError';
-    this.clocks = clocks;
-  }
 }
 
 /** A record as the checker sees it: its end resolved against the end of the history. */

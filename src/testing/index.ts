@@ -13,7 +13,9 @@ export { counterStoreContract } from './counter-store-contract.js';
 export type { CounterStoreContractOptions } from './counter-store-contract.js';
 export { transportContract } from './transport-contract.js';
 export type { TransportContractOptions } from './transport-contract.js';
-export { HistoryRecorder, MixedClocksError, checkHistory, monotonicClockId, monotonicMicros } from './history.js';
+export { HistoryRecorder, checkHistory, monotonicClockId, monotonicMicros } from './history.js';
+// The checker's error, also exported from the root with the other errors.
+export { MixedClocksError, isMixedClocksError } from '../errors/mixed-clocks-error.js';
 export type {
   CheckHistoryOptions,
   HistoryRecorderOptions,

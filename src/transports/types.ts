@@ -49,6 +49,12 @@ export interface DeadLetterReason {
  * `ack`, `nack` or `deadLetter`.
  */
 export interface Delivery extends MessageMeta {
+  /**
+   * Optional: true once the broker took the message back (the connection that delivered it is
+   * gone, for a transport that can tell this per delivery). The consumer then drops it instead of
+   * running it; settling it is no longer possible.
+   */
+  readonly lost?: boolean;
   /** Acknowledge: the broker will not deliver this message to the subscription again. */
   ack(): void | Promise<void>;
   /** Negative-acknowledge: the broker redelivers it later (after the subscription's nack delay). */

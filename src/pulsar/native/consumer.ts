@@ -4,6 +4,7 @@ import { PulsarDelivery, PulsarSubscription, type ConsumerHost } from '../consum
 import { QuietPartitions } from '../quiet-partitions.js';
 import { DEFAULT_NACK_DELAY_MS } from '../transport-options.js';
 import { backoffDelay, type BackoffPolicy } from '../../internal/backoff.js';
+import { holdStallWatch, stalledFor } from '../../internal/stall-watch.js';
 import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
 import type { ResolvedClientOptions } from './options.js';
 
@@ -15,6 +16,11 @@ const SUBSCRIPTION_TYPE: Readonly<Record<SubscriptionType, PulsarNativeSubscript
 };
 
 /** Backoff of the receive loop after `batchReceive()` failed (the client reconnects by itself). */
+/** A standstill of the event loop longer than this makes the next batch wait before it is trusted. */
+const STALL_MS = 250;
+/** How long it waits: the client's threads need a few milliseconds to notice a closed connection. */
+const STALL_SETTLE_MS = 100;
+
 const RECEIVE_RETRY: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 });
 
 /** @internal The error text of whatever a native call threw. */
@@ -69,8 +75,8 @@ class Generation {
   alive = true;
   /** Messages handed to `onMessages` and not settled. */
   readonly unsettled = new Set<PulsarMessageLike>();
-  /** Their message ids. */
-  readonly ids = new Set<string>();
+  /** The same deliveries by message id. */
+  readonly byId = new Map<string, NativeDelivery>();
 }
 
 /** A message received from the client, with its id read once. */
@@ -90,6 +96,8 @@ export class NativeDelivery extends PulsarDelivery<NativeSubscription> {
   readonly #generation: Generation;
   readonly #message: PulsarMessageLike;
   readonly #id: string;
+  /** Its partition's connection was replaced while the rest of the consumer's stayed up. */
+  #retired = false;
   #data: Uint8Array | undefined;
   #properties: Readonly<Record<string, string>> | undefined;
   #topic: string | undefined;
@@ -140,7 +148,17 @@ export class NativeDelivery extends PulsarDelivery<NativeSubscription> {
   }
 
   protected override get alive(): boolean {
-    return this.#generation.alive;
+    return this.#generation.alive && !this.#retired;
+  }
+
+  /** The native message, for the subscription's bookkeeping. */
+  get message(): PulsarMessageLike {
+    return this.#message;
+  }
+
+  /** Void this delivery alone: the broker took its message back with its partition's connection. */
+  retire(): void {
+    this.#retired = true;
   }
 
   /** Returns the client's pending acknowledgement (the engine does not wait for it). */
@@ -180,6 +198,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
    */
   #quiet: QuietPartitions<string, PulsarMessageLike> | undefined;
   #quietTimer: NodeJS.Timeout | undefined;
+  #releaseStallWatch: () => void = () => undefined;
 
   /** Subscribe through the client and start the receive loop. Rejects when the broker refuses. */
   override async start(): Promise<void> {
@@ -210,6 +229,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
         for (const message of messages) this.negativeAcknowledge(message);
       });
     }
+    this.#releaseStallWatch = holdStallWatch();
     this.#loop = this.#run(consumer);
     const every = this.host.options.connectionCheckIntervalMs;
     if (every > 0 && typeof consumer.isConnected === 'function') {
@@ -229,7 +249,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
   /** A delivery of `generation` was settled: room for one more. */
   settled(generation: Generation, message: PulsarMessageLike, delivery: NativeDelivery): void {
     generation.unsettled.delete(message);
-    generation.ids.delete(delivery.id);
+    generation.byId.delete(delivery.id);
     if (this.#quiet !== undefined && generation === this.#generation) this.#quiet.settled(delivery.topic);
     if (this.#wake === undefined || this.#wakeQueued || generation !== this.#generation || this.isPaused) return;
     this.#wakeQueued = true;
@@ -295,6 +315,12 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
       }
       failures = 0;
       if (this.isClosed || messages.length === 0) continue;
+      if (stalledFor(STALL_MS)) {
+        // The process stood still and the client's I/O threads resume with it: give them a moment
+        // to read what the broker said meanwhile (a closed connection) before trusting the batch.
+        await new Promise((resolve) => setTimeout(resolve, STALL_SETTLE_MS));
+        if (this.isClosed) break;
+      }
       // A drop noticed now retires what was delivered before this batch. The batch itself is
       // delivered even while the client is disconnected: with a partitioned topic, "disconnected"
       // may mean one partition's broker, and the others' messages would otherwise sit here unacked.
@@ -304,7 +330,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
       // the consumer its new broker at once), and the broker then delivers again what this
       // connection held: a message seen again while still held proves the drop, before any of the
       // old deliveries runs next to its redelivery.
-      if (this.#holds(received)) this.#lost('was delivered again a message it still held', false);
+      this.#retireRedelivered(received);
       const quiet = this.#quiet;
       for (const r of received) {
         this.#held.push(r);
@@ -313,12 +339,38 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
     }
   }
 
-  /** Whether any of `received` is held already, handed over and unsettled or not yet handed over. */
-  #holds(received: readonly Received[]): boolean {
-    const ids = this.#generation.ids;
-    if (ids.size === 0 && this.#held.length === 0) return false;
-    const held = this.#held.length === 0 ? undefined : new Set(this.#held.map((r) => r.id));
-    return received.some((r) => ids.has(r.id) || held?.has(r.id) === true);
+  /**
+   * Messages delivered again while this subscription still holds them prove that the client
+   * reconnected their partition (faster than a poll can see: a topic unload hands the consumer its
+   * new broker at once), and the broker then sends again what that connection held. Void what the
+   * old connection of each such partition delivered, before any of it runs beside its redelivery;
+   * no negative ack, the broker has those messages back already. Other partitions stay as they are.
+   */
+  #retireRedelivered(received: readonly Received[]): void {
+    const generation = this.#generation;
+    if (generation.byId.size === 0 && this.#held.length === 0) return;
+    const heldIds = this.#held.length === 0 ? undefined : new Set(this.#held.map((r) => r.id));
+    let partitions: Set<string> | undefined;
+    for (const r of received) {
+      if (generation.byId.has(r.id) || heldIds?.has(r.id) === true) (partitions ??= new Set()).add(r.message.getTopicName());
+    }
+    if (partitions === undefined) return;
+    let retired = 0;
+    for (const [id, delivery] of generation.byId) {
+      if (!partitions.has(delivery.topic)) continue;
+      delivery.retire();
+      generation.byId.delete(id);
+      generation.unsettled.delete(delivery.message);
+      retired += 1;
+    }
+    this.#held = this.#held.filter((r) => !partitions.has(r.message.getTopicName()));
+    this.#quiet?.reset();
+    this.report(
+      new TransportError(
+        `Consumer "${this.options.consumerName}" was delivered again messages it still held: the client reconnected ${[...partitions].join(', ')}; ${retired} deliveries of the old connection are void`,
+        { context: this.context() },
+      ),
+    );
   }
 
   /** Hand over up to `room` held messages as one batch. */
@@ -331,7 +383,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
       batch[i] = new NativeDelivery(this, generation, r.message, r.id);
       // Counted before the hand-over: the engine may settle some of them inside `onMessages`.
       generation.unsettled.add(r.message);
-      generation.ids.add(r.id);
+      generation.byId.set(r.id, batch[i] as NativeDelivery);
     }
     this.#held = count === held.length ? [] : held.slice(count);
     this.deliver(batch);
@@ -373,16 +425,11 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
       this.#connected = true;
     } else if (this.#connected) {
       this.#connected = false;
-      this.#lost('lost its connection to Pulsar', true);
+      this.#lost();
     }
   }
 
-  /**
-   * The connection that delivered what this subscription holds is gone: retire it. `giveBack`
-   * negatively acknowledges what it held, for a drop seen by polling (see below); after a proven
-   * reconnect the broker has it back already, and a nack would only send the new copies again.
-   */
-  #lost(why: string, giveBack: boolean): void {
+  #lost(): void {
     const old = this.#generation;
     const lostCount = old.unsettled.size;
     old.alive = false;
@@ -390,17 +437,15 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
     // Given back once. Messages that came over the dropped connection are the broker's again
     // already, and it ignores this; but a partitioned consumer is "disconnected" when one of its
     // partitions is, and the messages of the others would stay unacknowledged here for good.
-    if (giveBack) {
-      for (const message of old.unsettled) this.negativeAcknowledge(message);
-      for (const r of this.#held) this.negativeAcknowledge(r.message);
-    }
+    for (const message of old.unsettled) this.negativeAcknowledge(message);
+    for (const r of this.#held) this.negativeAcknowledge(r.message);
     old.unsettled.clear();
-    old.ids.clear();
+    old.byId.clear();
     this.#held = [];
     this.#quiet?.reset();
     this.report(
       new TransportError(
-        `Consumer "${this.options.consumerName}" ${why}; the client reconnects and the broker redelivers its unacknowledged messages`,
+        `Consumer "${this.options.consumerName}" lost its connection to Pulsar; the client reconnects and the broker redelivers its unacknowledged messages`,
         { context: this.context() },
       ),
     );
@@ -409,6 +454,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
   }
 
   protected override async disconnect(): Promise<void> {
+    this.#releaseStallWatch();
     if (this.#checkTimer !== undefined) clearInterval(this.#checkTimer);
     this.#checkTimer = undefined;
     if (this.#quietTimer !== undefined) clearInterval(this.#quietTimer);

@@ -5,6 +5,7 @@ import { QuietPartitions } from '../quiet-partitions.js';
 import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
 import { backoffDelay } from '../../internal/backoff.js';
+import { holdStallWatch, stalledFor } from '../../internal/stall-watch.js';
 import type { ResolvedWebSocketOptions } from './options.js';
 import { DEFAULT_NACK_DELAY_MS } from '../transport-options.js';
 import { FrameWriter, closeSocket, frameText, openSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
@@ -26,6 +27,13 @@ const ACK_HOLD_MS = 1;
 
 /** The Java consumer behind a WebSocket session takes at most this receiver queue. */
 const MAX_BROKER_QUEUE = 1000;
+/**
+ * An event-loop standstill longer than this makes frames that arrived meanwhile wait for proof that
+ * the connection outlived it: longer than a GC pause, shorter than a broker's hand-over.
+ */
+const STALL_MS = 250;
+/** How long that proof (a pong) may take before the connection is given up for dead. */
+const PROOF_TIMEOUT_MS = 5000;
 
 /** The frame that negatively acknowledges `messageId` (in Failover: its partition's redelivery request). */
 function negativeAckFrame(messageId: string): string {
@@ -65,6 +73,12 @@ export class Session {
   /** A ping was sent and neither a pong nor a message has come since. */
   awaitingPong = false;
   pingTimer: NodeJS.Timeout | undefined = undefined;
+  /**
+   * Deliveries that arrived after the process stood still, held until a pong proves that this
+   * connection outlived the stall; `undefined` while none is being proven.
+   */
+  unproven: WsDelivery[] | undefined = undefined;
+  proofTimer: NodeJS.Timeout | undefined = undefined;
   readonly #writer: FrameWriter;
 
   constructor(readonly socket: WebSocketLike) {
@@ -150,6 +164,7 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
   #flushQueued = false;
   #attempt = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  #releaseStallWatch: () => void = () => undefined;
   /** The topic of each partition seen, so that a delivery does not build the string again. */
   readonly #partitionTopics: string[] = [];
   /** Failover with `failoverRedeliverAfterMs` > 0: partitions to ask redelivery for once quiet. */
@@ -182,7 +197,13 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
   /** Open the first session. Rejects (and leaves nothing running) when the broker refuses. */
   override async start(): Promise<void> {
     const WebSocket = await this.host.webSocket();
-    await this.#open(WebSocket);
+    this.#releaseStallWatch = holdStallWatch();
+    try {
+      await this.#open(WebSocket);
+    } catch (error) {
+      this.#releaseStallWatch();
+      throw error;
+    }
   }
 
   // ------------------------------------------------------------------ Subscription
@@ -236,7 +257,9 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
           if (session !== undefined) this.#lost(session, code, reason);
         },
         pong: () => {
-          if (session !== undefined) session.awaitingPong = false;
+          if (session === undefined) return;
+          session.awaitingPong = false;
+          this.#proven(session);
         },
       },
       what,
@@ -341,11 +364,50 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
     if (batch.length === 0) return;
     this.#batch = [];
     if (!session.alive || session !== this.#session) return;
+    if (session.unproven !== undefined || stalledFor(STALL_MS)) {
+      this.#prove(session, batch);
+      return;
+    }
     if (this.isPaused) {
       for (const d of batch) this.#held.push(d);
       return;
     }
     this.#handOver(session, batch);
+  }
+
+  /**
+   * The process stood still (paused, frozen, blocked) and frames queued up meanwhile: the broker
+   * may have dropped this connection during the stall and handed their messages to another
+   * consumer, and the close is read only after them. Hold them, and everything after, until a
+   * pong — which the broker can only send after the frames before it — proves the connection
+   * outlived the stall; if the close comes first, they are dropped with it.
+   */
+  #prove(session: Session, batch: readonly WsDelivery[]): void {
+    if (session.unproven !== undefined) {
+      session.unproven.push(...batch);
+      return;
+    }
+    session.unproven = [...batch];
+    try {
+      session.socket.ping();
+    } catch {
+      // The close handler deals with a socket that cannot ping.
+    }
+    session.proofTimer = setTimeout(() => {
+      if (session.unproven === undefined || !session.alive) return;
+      this.report(new TransportError(`No pong from the broker within ${PROOF_TIMEOUT_MS} ms after a stall; reconnecting`, { context: this.context() }));
+      session.socket.terminate();
+    }, PROOF_TIMEOUT_MS);
+  }
+
+  #proven(session: Session): void {
+    const held = session.unproven;
+    if (held === undefined) return;
+    session.unproven = undefined;
+    if (session.proofTimer !== undefined) clearTimeout(session.proofTimer);
+    if (!session.alive || session !== this.#session || held.length === 0) return;
+    if (this.isPaused) this.#held.push(...held);
+    else this.#handOver(session, held);
   }
 
   #handOver(session: Session, batch: WsDelivery[]): void {
@@ -363,6 +425,8 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
     if (!session.alive) return;
     session.alive = false;
     if (session.pingTimer !== undefined) clearInterval(session.pingTimer);
+    if (session.proofTimer !== undefined) clearTimeout(session.proofTimer);
+    session.unproven = undefined;
     if (session !== this.#session) return;
     this.#session = undefined;
     this.#held = [];
@@ -399,6 +463,7 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
   }
 
   protected override async disconnect(): Promise<void> {
+    this.#releaseStallWatch();
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     if (this.#quietTimer !== undefined) clearInterval(this.#quietTimer);

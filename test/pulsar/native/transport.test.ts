@@ -514,6 +514,36 @@ describe('pulsarClientTransport close and connection loss', () => {
     expect(inbox.lost).toBe(1);
     await inbox.subscription.close();
   });
+  it('a reconnect too quick for the poll is proven by a redelivery of a held message: the old deliveries are void, not run beside their copies', async () => {
+    // The poll never runs: only a redelivery can tell.
+    const { client } = setup();
+    const transport = pulsarClientTransport({ client, connectionCheckIntervalMs: 0 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const runs: number[] = [];
+    const consumer = createExclusiveConsumer<{ i: number }>(
+      'quick',
+      () => 'k',
+      async (e) => {
+        runs.push(e.i);
+        if (e.i === 0 && runs.length === 1) await gate;
+      },
+      { transport, mode: 'key-shared', subscription: 'sub', consumerName: uniqueName('q'), initialPosition: 'earliest' },
+    );
+    const errors: string[] = [];
+    consumer.on('error', ({ error }) => errors.push(error.message));
+    await consumer.start();
+    publish(client, 'quick', 5, 1);
+    await waitFor('seq 0 running', () => runs.length === 1);
+    const native = client.consumers.at(-1) as FakeConsumer;
+    native.drop(1); // the broker takes back 0..4 and redelivers them at once
+    await waitFor('the redelivery proved the reconnect', () => errors.some((m) => /delivered again messages it still held/.test(m)));
+    release();
+    await waitFor('every event settled', () => consumer.stats().processed + consumer.stats().repeatsSkipped >= 5 && consumer.stats().inFlight === 0);
+    // 0 ran once (its copy is acknowledged from the record), 1..4 ran once each, in order.
+    expect(runs).toEqual([0, 1, 2, 3, 4]);
+    await consumer.stop();
+  });
   it('a partial outage (one partition of several) strands nothing: the old deliveries are given back once, new ones flow', async () => {
     const { client, transport } = setup();
     const inbox = await open(transport, 'flap', { nackRedeliveryDelayMs: 100 });

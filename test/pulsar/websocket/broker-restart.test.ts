@@ -9,87 +9,36 @@
  * set) a dedicated broker that does not start fails the test instead, so the scenario cannot
  * silently stop running there.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProducer, type ConsumerMode, type Producer } from '../../../src/index.js';
-import { Fleet, closeRedis, summary, type Event } from './fleet.js';
 import { monotonicMicros } from '../../../src/testing/index.js';
+import { brokerCommand, inCi, startDedicatedBroker, stopDedicatedBroker, type DedicatedBroker } from '../dedicated-broker.js';
+import { Fleet, closeRedis, summary, type Event } from './fleet.js';
 import { skipReason, sleep } from './helpers.js';
 
-const script = join(__dirname, '../../../scripts/pulsar/pulsar.sh');
 const MODES: readonly ConsumerMode[] = ['shared-locked', 'failover', 'key-shared'];
 const EVENTS = 1200;
 
-/** A port nobody listens on right now, from the OS. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-interface Broker {
-  readonly url: string;
-  readonly env: NodeJS.ProcessEnv;
-  readonly dir: string;
-}
-
-function run(broker: Broker, command: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(script, [command], { env: broker.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
-
-/** CI must run every scenario: there a broker that cannot start is a failure, not a skip. */
-const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
-let broker: Broker | undefined;
+let broker: DedicatedBroker | undefined;
 let unavailable = skipReason();
 /** Why the dedicated broker did not start, when Pulsar is there but it did not. */
 let startFailure: string | undefined;
 
 beforeAll(async () => {
   if (unavailable !== undefined) return;
-  const [brokerPort, webPort, bookiePort] = [await freePort(), await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), 'ec-pulsar-restart-'));
-  const env = {
-    ...process.env,
-    PULSAR_DATA_DIR: dir,
-    PULSAR_BROKER_PORT: String(brokerPort),
-    PULSAR_WEB_PORT: String(webPort),
-    PULSAR_BOOKIE_PORT: String(bookiePort),
-    PULSAR_START_TIMEOUT: '150',
-    PULSAR_STOP_TIMEOUT: '20',
-  };
-  const candidate = { url: `http://127.0.0.1:${webPort}`, env, dir };
-  const started = await run(candidate, 'start');
-  if (started.code !== 0) {
-    startFailure = `the dedicated broker did not start (pulsar.sh start exited ${started.code}): ${started.output.slice(-600)}`;
+  const started = await startDedicatedBroker('ec-pulsar-restart');
+  if ('failure' in started) {
+    startFailure = started.failure;
     unavailable = startFailure;
     process.stderr.write(`skipping the broker-restart test: ${unavailable}\n`);
-    await run(candidate, 'stop');
-    rmSync(dir, { recursive: true, force: true });
     return;
   }
-  broker = candidate;
+  broker = started;
 }, 200_000);
 
 afterAll(async () => {
   await closeRedis();
-  if (broker === undefined) return;
-  await run(broker, 'stop');
-  rmSync(broker.dir, { recursive: true, force: true });
+  if (broker !== undefined) await stopDedicatedBroker(broker);
 }, 60_000);
 
 /** Send until the broker confirms: a send lost with its connection is sent again (at least once). */
@@ -127,7 +76,7 @@ describe('broker restart mid-run (dedicated broker)', () => {
       const began = Date.now();
       // 40 slices; the restart is launched after the 15th and the publishing goes on through it.
       for (let slice = 0; slice < 40; slice++) {
-        if (slice === 15) restart = run(broker, 'restart');
+        if (slice === 15) restart = brokerCommand(broker, 'restart');
         const batch = events.slice(slice * 30, slice * 30 + 30);
         await Promise.all(producers.flatMap((p) => batch.map((e) => sendSurely(p, e))));
         await sleep(50);

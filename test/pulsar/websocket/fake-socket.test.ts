@@ -440,3 +440,61 @@ describe('pulsar-ws producer against a fake broker', () => {
     await producer.close();
   });
 });
+
+describe('pulsar-ws consumer after the process stood still', () => {
+  /** Block the event loop, as SIGSTOP or a frozen VM would: no timer runs meanwhile. */
+  const standStill = (ms: number): void => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // busy: the point is that nothing else runs
+    }
+  };
+
+  it('holds frames that arrived during the stall until a pong proves the connection outlived it', async () => {
+    const transport = pulsarWebSocketTransport({ url: 'http://broker:8080', webSocket: Fake, pingIntervalMs: 0 });
+    const c = subscribeOptions();
+    const subscription = await transport.subscribe(c.options);
+    const socket = FakeSocket.all.at(-1) as FakeSocket;
+    await turns();
+    socket.pong = false; // the pong comes when the test says
+    standStill(400);
+    socket.push(message('a'));
+    await turns();
+    expect(c.deliveries).toHaveLength(0);
+    expect(socket.pings).toBe(1);
+    socket.emit('pong');
+    await turns();
+    expect(c.deliveries.map((d) => d.partitionKey)).toEqual(['a']);
+    await subscription.close();
+  });
+
+  it('drops them when the close is read before any pong: their messages are the broker’s again', async () => {
+    const transport = pulsarWebSocketTransport({ url: 'http://broker:8080', webSocket: Fake, pingIntervalMs: 0, reconnect: { initialDelayMs: 60_000 } });
+    const c = subscribeOptions();
+    const subscription = await transport.subscribe(c.options);
+    const socket = FakeSocket.all.at(-1) as FakeSocket;
+    await turns();
+    socket.pong = false;
+    standStill(400);
+    socket.push(message('a'));
+    socket.serverClose(1001);
+    await turns();
+    socket.emit('pong');
+    await turns();
+    expect(c.deliveries).toHaveLength(0);
+    await subscription.close();
+  });
+
+  it('hands frames over at once when the event loop kept running', async () => {
+    const transport = pulsarWebSocketTransport({ url: 'http://broker:8080', webSocket: Fake, pingIntervalMs: 0 });
+    const c = subscribeOptions();
+    const subscription = await transport.subscribe(c.options);
+    const socket = FakeSocket.all.at(-1) as FakeSocket;
+    await turns();
+    socket.push(message('a'));
+    await turns();
+    expect(c.deliveries).toHaveLength(1);
+    expect(socket.pings).toBe(0);
+    await subscription.close();
+  });
+});
