@@ -1,5 +1,5 @@
 // The README's quick start, runnable: `npx tsx examples/quick-start.ts`.
-import { createExclusiveConsumer, createProducer, MemoryBroker } from '../src/index.js';
+import { createExclusiveConsumer, createProducer, MemoryBroker, shutdown, shutdownOnSignals } from '../src/index.js';
 
 interface ShopperEvent {
   shopperId: string;
@@ -28,9 +28,11 @@ await consumer.start();
 const producer = createProducer<ShopperEvent>({ transport, topic: 'shopper-events', key: (e) => e.shopperId });
 await producer.send({ shopperId: 's-42', type: 'add-to-cart' });
 
-process.on('SIGTERM', () => void consumer.stop()); // finish running handlers, release the rest
+// On SIGTERM: finish running handlers, give the rest back, close the producer and the transport.
+const targets = { consumers: [consumer], producers: [producer], transports: [transport] };
+shutdownOnSignals(targets);
 
-// For the example: wait for the event, then stop as SIGTERM would.
+// For the example: wait for the event, then shut down as SIGTERM would.
 while (consumer.stats().processed < 1) await new Promise((resolve) => setTimeout(resolve, 10));
-console.log(await consumer.stop());
+console.log(await shutdown(targets));
 await broker.close();

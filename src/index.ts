@@ -92,6 +92,9 @@ export type { ExclusivityCounterOptions } from './middleware/exclusivity-counter
 export type { CounterStore } from './middleware/exclusivity-counter/types.js';
 export { MemoryCounterStore } from './middleware/exclusivity-counter/memory-store.js';
 
+export { shutdown, shutdownOnSignals } from './shutdown.js';
+export type { Closable, ShutdownOptions, ShutdownReport, ShutdownTargets } from './shutdown.js';
+
 export { createProducer } from './producer.js';
 export type { Producer, ProducerMessage, ProducerMiddleware, ProducerOptions, SendOptions } from './producer.js';
 
