@@ -5,7 +5,7 @@ import { DecodeError } from '../errors/decode-error.js';
 import { HandlerTimeoutError } from '../errors/handler-timeout-error.js';
 import { KeyExtractionError } from '../errors/key-extraction-error.js';
 import { isStaleTokenError } from '../errors/stale-token-error.js';
-import { TransportError } from '../errors/transport-error.js';
+import { TransportError, isTransportError } from '../errors/transport-error.js';
 import { isRetriable, toError } from '../errors/classify.js';
 import { backoffDelay, type BackoffPolicy } from '../internal/backoff.js';
 import { Emitter } from '../internal/emitter.js';
@@ -299,7 +299,8 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       } catch (error) {
         const waited = performance.now() - began;
         if (!isRetriable(error) || this.#state !== 'starting' || waited >= o.startTimeoutMs) {
-          if (attempt === 1 || !isRetriable(error)) throw error;
+          // A typed refusal (a subscription held with another type) says more than a wrapper would.
+          if (attempt === 1 || !isRetriable(error) || !isTransportError(error)) throw error;
           const reason = error instanceof Error ? error.message : String(error);
           throw new TransportError(`Could not subscribe to ${this.topic} in ${Math.round(waited)} ms (${attempt} attempts): ${reason}`, {
             cause: error,

@@ -13,6 +13,7 @@ export { MiddlewareError, isMiddlewareError } from './middleware-error.js';
 export { MixedClocksError, isMixedClocksError } from './mixed-clocks-error.js';
 export { NonRetriableError, isNonRetriableError } from './non-retriable-error.js';
 export { StaleTokenError, isStaleTokenError } from './stale-token-error.js';
+export { SubscriptionTypeConflictError, isSubscriptionTypeConflictError } from './subscription-type-conflict-error.js';
 export { TransportError, isTransportError } from './transport-error.js';
 export { VersionConflictError, isVersionConflictError } from './version-conflict-error.js';
 export { isRetriable, toError } from './classify.js';

@@ -1,3 +1,4 @@
+import { SubscriptionTypeConflictError } from '../../errors/subscription-type-conflict-error.js';
 import { TransportError } from '../../errors/transport-error.js';
 import type { SubscribeOptions, SubscriptionType } from '../../transports/types.js';
 import { PulsarDelivery, PulsarSubscription, type ConsumerHost } from '../consumer-base.js';
@@ -208,10 +209,15 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
     try {
       consumer = await this.host.options.client.subscribe(config);
     } catch (error) {
-      throw new TransportError(
-        `Pulsar refused consumer "${o.consumerName}" of ${this.topic.full} (subscription "${o.subscription}"): ${reasonOf(error)}`,
-        { cause: error, context: this.context() },
-      );
+      const reason = reasonOf(error);
+      // The library opens no Exclusive consumers: a busy subscription is held with another type.
+      if (/ConsumerBusy|different type/i.test(reason)) {
+        throw new SubscriptionTypeConflictError(this.topic.full, o.subscription, config.subscriptionType, reason, error);
+      }
+      throw new TransportError(`Pulsar refused consumer "${o.consumerName}" of ${this.topic.full} (subscription "${o.subscription}"): ${reason}`, {
+        cause: error,
+        context: this.context(),
+      });
     }
     if (this.isClosed) {
       // The transport was closed while the broker created the consumer.

@@ -4,6 +4,7 @@ import { PulsarDelivery, PulsarSubscription, type ConsumerHost } from '../consum
 import { QuietPartitions } from '../quiet-partitions.js';
 import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
+import { SubscriptionTypeConflictError } from '../../errors/subscription-type-conflict-error.js';
 import { backoffDelay } from '../../internal/backoff.js';
 import { holdStallWatch, stalledFor } from '../../internal/stall-watch.js';
 import type { ResolvedWebSocketOptions } from './options.js';
@@ -266,9 +267,13 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
       (created) => {
         this.#opening = created;
       },
-    ).finally(() => {
-      this.#opening = undefined;
-    });
+    )
+      .catch((error: unknown) => {
+        throw this.#refusal(error);
+      })
+      .finally(() => {
+        this.#opening = undefined;
+      });
     if (this.isClosed) {
       await closeSocket(socket);
       return;
@@ -279,6 +284,15 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
     this.#startPings(session);
     this.#watchQuietPartitions();
     this.#topUp(session);
+  }
+
+  /** The broker's refusal as the library's error: a subscription held with another type is its own. */
+  #refusal(error: unknown): unknown {
+    const body = (error as { context?: { status?: unknown; body?: unknown } }).context;
+    const text = typeof body?.body === 'string' ? body.body.replace(/&apos;/g, "'").replace(/&quot;/g, '"') : '';
+    const match = /Subscription is of different type[^"<]*/.exec(text);
+    if (body?.status !== 409 || match === null) return error;
+    return new SubscriptionTypeConflictError(this.topic.full, this.options.subscription, SUBSCRIPTION_TYPE[this.options.type], match[0].trim(), error);
   }
 
   /** Failover: ask once for redelivery of each partition gone quiet (see {@link QuietPartitions}). */
