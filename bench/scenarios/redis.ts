@@ -57,12 +57,15 @@ export interface RunConfig {
   readonly autoPipelining?: boolean;
   /** Hide the client's `pipeline()` from the lock, so that every script call is its own write. */
   readonly unpipelined?: boolean;
+  /** With `locked`: key-shared with the lock (strict exclusivity) instead of shared-locked. */
+  readonly strict?: boolean;
 }
 
-type Name = 'ks' | 'sl' | 'sl-no-linger' | 'sl-autopipe' | 'sl-unpiped' | 'ks-1' | 'sl-1' | 'ks-noop' | 'sl-noop';
+type Name = 'ks' | 'ks-strict' | 'sl' | 'sl-no-linger' | 'sl-autopipe' | 'sl-unpiped' | 'ks-1' | 'sl-1' | 'ks-noop' | 'sl-noop';
 
 const CONFIGS: Readonly<Record<Name, RunConfig>> = {
   ks: { locked: false, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: 0 },
+  'ks-strict': { locked: true, strict: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: LINGER_MS },
   sl: { locked: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: LINGER_MS },
   'sl-no-linger': { locked: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: 0 },
   'sl-autopipe': { locked: true, consumers: CONSUMERS, workMs: WORK_MS, lingerMs: LINGER_MS, autoPipelining: true },
@@ -199,7 +202,7 @@ export async function runOnce(config: RunConfig, w: BurstWorkload, connections: 
     if (client === undefined) throw new Error(`runOnce needs a Redis client per consumer (${config.consumers})`);
     const c = createExclusiveConsumer<unknown>(topic, (_, m) => m.partitionKey!, handler, {
       transport: broker.transport(),
-      mode: locked ? 'shared-locked' : 'key-shared',
+      mode: locked && config.strict !== true ? 'shared-locked' : 'key-shared',
       subscription: 'bench',
       consumerName: `bench-redis-${i}`,
       initialPosition: 'earliest',
@@ -309,7 +312,7 @@ export const redisScenario: Scenario = {
       await runOnce(CONFIGS.ks, warm, clients, admin);
       await runOnce(CONFIGS['sl-autopipe'], warm, clients, admin);
       // Each pair whose ratio is a figure runs back to back (see `interleave`).
-      const names: Name[] = ['ks', 'sl', 'sl-unpiped', 'sl-no-linger', 'sl-autopipe', 'ks-1', 'sl-1', 'ks-noop', 'sl-noop'];
+      const names: Name[] = ['ks-strict', 'ks', 'sl', 'sl-unpiped', 'sl-no-linger', 'sl-autopipe', 'ks-1', 'sl-1', 'ks-noop', 'sl-noop'];
       const runs = await interleave(ctx, names, (name) => runOnce(CONFIGS[name], w, clients, admin), describeRun);
       const rate = (name: Name): number[] => series(runs[name], 'rate');
       const sl = runs.sl;
@@ -346,6 +349,8 @@ export const redisScenario: Scenario = {
           row('redis.cpu-slap', 'Node CPU per event, shared-locked with enableAutoPipelining', 'count', series(runs['sl-autopipe'], 'cpuUsPerEvent'), undefined, 'µs, for information'),
           row('redis.sl1/ks1', 'throughput with one consumer on each side', 'ratio', pairedRatio(rate('sl-1'), rate('ks-1')), undefined, 'for information: bursts never split'),
           row('redis.rtt1', 'round trips per event with one consumer', 'ratio', series(runs['sl-1'], 'roundTrips'), undefined, 'for information'),
+          row('redis.strict/ks', 'throughput key-shared with the lock (strict) / key-shared, same run', 'ratio', pairedRatio(rate('ks-strict'), rate('ks')), undefined, 'for information: one lease round trip per burst of a key'),
+          row('redis.rtt-strict', 'Redis round trips per event, key-shared with the lock', 'ratio', series(runs['ks-strict'], 'roundTrips'), undefined, 'for information'),
           row('redis.noop', 'throughput shared-locked / key-shared, no-op handler', 'ratio', pairedRatio(rate('sl-noop'), rate('ks-noop')), undefined, 'for information: a Redis round trip against an in-memory no-op'),
         ],
         notes: [
