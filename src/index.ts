@@ -1,6 +1,9 @@
 export { createExclusiveConsumer } from './consumer/create.js';
 export { defaults } from './consumer/options.js';
 export type {
+  BatchHandler,
+  BatchOptions,
+  FencedBatchHandler,
   ConsumerEvents,
   ConsumerHealth,
   ConsumerInfo,

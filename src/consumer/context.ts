@@ -21,6 +21,8 @@ export interface RunInit<T> {
   readonly startedTick: number;
   /** `performance.now()` at start when someone measures durations, else 0. */
   readonly startedAt: number;
+  /** A batch run's events and messages (the first ones are `event` and `message`); absent for one event. */
+  readonly batch?: { readonly events: readonly T[]; readonly messages: readonly MessageMeta[] };
 }
 
 /**
@@ -40,6 +42,9 @@ export class RunContext<T> implements HandlerContext<T> {
   readonly startedAt: number;
   /** Set once the run was reported stuck, so it is reported once. */
   stuckReported = false;
+  /** Queued entries this run covers, from the key's head. */
+  readonly size: number;
+  readonly #batch: RunInit<T>['batch'];
   readonly #host: ContextHost;
   #controller: AbortController | undefined;
   #reason: unknown;
@@ -59,6 +64,17 @@ export class RunContext<T> implements HandlerContext<T> {
     this.lockWaitMs = init.lockWaitMs;
     this.startedTick = init.startedTick;
     this.startedAt = init.startedAt;
+    this.#batch = init.batch;
+    this.size = init.batch === undefined ? 1 : init.batch.events.length;
+  }
+
+  // Arrays only when read: a run of one event mostly never looks at them.
+  get events(): readonly T[] {
+    return this.#batch?.events ?? [this.event];
+  }
+
+  get messages(): readonly MessageMeta[] {
+    return this.#batch?.messages ?? [this.message];
   }
 
   get signal(): AbortSignal {

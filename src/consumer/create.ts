@@ -1,7 +1,17 @@
 import { functionArgument, stringOption } from '../internal/validate.js';
 import { Engine } from './engine.js';
 import { resolveOptions } from './options.js';
-import type { ExclusiveConsumer, ExclusiveConsumerOptions, FencedHandler, FencedOptions, Handler, KeyFn } from './types.js';
+import type {
+  BatchHandler,
+  BatchOptions,
+  ExclusiveConsumer,
+  ExclusiveConsumerOptions,
+  FencedBatchHandler,
+  FencedHandler,
+  FencedOptions,
+  Handler,
+  KeyFn,
+} from './types.js';
 
 /**
  * Create a consumer of `topic` that runs `handler` for each event with per-key exclusivity: events
@@ -11,7 +21,8 @@ import type { ExclusiveConsumer, ExclusiveConsumerOptions, FencedHandler, Fenced
  *
  * Nothing runs until `start()`. Options are validated now: a wrong one throws a
  * `ConfigurationError` naming it. With a `lock` or a `tokenSource` in the options, the handler's
- * context is a `FencedHandlerContext`: `ctx.fence` is always set.
+ * context is a `FencedHandlerContext`: `ctx.fence` is always set. With `batch`, the handler takes
+ * a key's queued events in one run: `(events, ctx) => …`.
  *
  * @example
  * ```ts
@@ -27,9 +38,28 @@ import type { ExclusiveConsumer, ExclusiveConsumerOptions, FencedHandler, Fenced
 export function createExclusiveConsumer<T = unknown>(
   topic: string,
   keyFn: KeyFn<T>,
-  handler: FencedHandler<T>,
-  options: FencedOptions<T>,
+  handler: FencedBatchHandler<T>,
+  options: FencedOptions<T> & { readonly batch: BatchOptions },
 ): ExclusiveConsumer;
+export function createExclusiveConsumer<T = unknown>(
+  topic: string,
+  keyFn: KeyFn<T>,
+  handler: BatchHandler<T>,
+  options: ExclusiveConsumerOptions<T> & { readonly batch: BatchOptions },
+): ExclusiveConsumer;
+export function createExclusiveConsumer<T = unknown>(
+  topic: string,
+  keyFn: KeyFn<T>,
+  handler: FencedHandler<T>,
+  options: FencedOptions<T> & { readonly batch?: undefined },
+): ExclusiveConsumer;
+export function createExclusiveConsumer<T = unknown>(
+  topic: string,
+  keyFn: KeyFn<T>,
+  handler: Handler<T>,
+  options?: ExclusiveConsumerOptions<T> & { readonly batch?: undefined },
+): ExclusiveConsumer;
+/** Options typed as a whole (`ExclusiveConsumerOptions`): the handler's shape is then up to the caller. */
 export function createExclusiveConsumer<T = unknown>(
   topic: string,
   keyFn: KeyFn<T>,
@@ -39,12 +69,13 @@ export function createExclusiveConsumer<T = unknown>(
 export function createExclusiveConsumer<T = unknown>(
   topic: string,
   keyFn: KeyFn<T>,
-  handler: Handler<T> | FencedHandler<T>,
+  handler: Handler<T> | FencedHandler<T> | BatchHandler<T> | FencedBatchHandler<T>,
   options?: ExclusiveConsumerOptions<T>,
 ): ExclusiveConsumer {
   stringOption('topic', topic);
   functionArgument('keyFn', keyFn);
   functionArgument('handler', handler);
-  // A fenced handler runs only where options configure fencing, so its context always has a fence.
+  // The overloads pair each handler with the options it fits: a fenced one with fencing, a batch
+  // one with `batch` (the engine calls it with the run's events).
   return new Engine<T>(topic, keyFn, handler as Handler<T>, resolveOptions(options));
 }

@@ -14,7 +14,7 @@ import { compose } from '../middleware/compose.js';
 import { defaultDeadLetterTopic } from '../transports/dead-letter.js';
 import type { Delivery, Subscription, SubscriptionType } from '../transports/types.js';
 import type { Claim, ClaimHost, ObtainResult } from './claim.js';
-import { RunContext, type ContextHost } from './context.js';
+import { RunContext, type ContextHost, type RunInit } from './context.js';
 import { Entry } from './entry.js';
 import { RecentCompletions } from './recent-completions.js';
 import { logConsumerEvents } from './log-events.js';
@@ -32,8 +32,10 @@ import type {
   ConsumerMode,
   ConsumerState,
   ConsumerStats,
+  BatchHandler,
   ExclusiveConsumer,
   Handler,
+  HandlerContext,
   KeyFn,
   RunOutcome,
   StopOptions,
@@ -78,7 +80,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
 
   readonly #options: ResolvedOptions<T>;
   readonly #keyFn: KeyFn<T>;
-  readonly #invoke: (ctx: RunContext<T>) => Promise<void> | void;
+  readonly #invoke: (ctx: HandlerContext<T>) => Promise<void> | void;
   readonly #emitter: Emitter<ConsumerEvents>;
   readonly #keys: KeyTable<T>;
   readonly #scheduler: Scheduler<T>;
@@ -133,13 +135,16 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       mode: options.mode,
       transport: options.transport.name,
     });
-    const last = (ctx: RunContext<T>): Promise<void> | void => handler(ctx.event, ctx);
+    // A batch consumer's handler takes the run's events; the engine drives both the same way.
+    const batchHandler = handler as unknown as BatchHandler<T>;
+    const last: (ctx: HandlerContext<T>) => Promise<void> | void =
+      options.batch === undefined ? (ctx) => handler(ctx.event, ctx) : (ctx) => batchHandler(ctx.events, ctx);
     this.#invoke =
       options.middleware.length === 0
         ? last
-        : (compose(options.middleware, async (ctx) => {
-            await handler(ctx.event, ctx);
-          }) as (ctx: RunContext<T>) => Promise<void>);
+        : compose(options.middleware, async (ctx) => {
+            await last(ctx);
+          });
     this.#emitter = new Emitter<ConsumerEvents>((error, event) => {
       if (event !== 'error') this.reportError(error, `listener:${String(event)}`);
     });
@@ -356,7 +361,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     for (const ks of [...this.#keys.values()]) {
       const running = ks.phase === 'running';
       if (!running) ks.wake();
-      for (const entry of ks.drain(running)) this.#release(entry.delivery, ks.key, STOPPING);
+      for (const entry of ks.drain(running ? (ks.current?.size ?? 1) : 0)) this.#release(entry.delivery, ks.key, STOPPING);
       if (!running) this.#retireKey(ks);
     }
     if (!drain) this.#abortRunning(new ConsumerStoppedError());
@@ -491,6 +496,15 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         this.#ack(entry.delivery);
         continue;
       }
+      const batching = this.#options.batch;
+      if (batching !== undefined && batching.maxWaitMs > 0 && ks.size < batching.maxSize && !this.#stopping) {
+        // Wait (without a slot) for more of the key, counted from when its first event arrived.
+        const left = batching.maxWaitMs - (performance.now() - entry.receivedAt);
+        if (left >= 1) {
+          this.#suspend(ks, Math.ceil(left));
+          return;
+        }
+      }
       const claim = ks.claim;
       let token: number | undefined;
       let lockWaitMs = 0;
@@ -515,6 +529,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         lockWaitMs,
         startedTick: this.#timeouts.tick,
         startedAt: this.#timed ? performance.now() : 0,
+        ...(batching === undefined || entry.next === undefined ? {} : this.#gather(entry, batching.maxSize)),
       });
       ks.current = ctx;
       let result: unknown;
@@ -539,6 +554,22 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     }
   }
 
+  /**
+   * The batch a run starts with: `head` and the entries behind it, up to `maxSize`, stopping before
+   * one that must not run with them (void, or completed already: it is handled when it is the head).
+   */
+  #gather(head: Entry<T>, maxSize: number): Pick<RunInit<T>, 'batch'> {
+    const events: T[] = [head.event];
+    const messages: Delivery[] = [head.delivery];
+    for (let e = head.next; e !== undefined && events.length < maxSize; e = e.next) {
+      if (e.epoch !== this.#epoch || e.delivery.lost === true || this.#completed?.has(e.delivery.id) === true) break;
+      e.attempt += 1;
+      events.push(e.event);
+      messages.push(e.delivery);
+    }
+    return events.length === 1 ? {} : { batch: { events, messages } };
+  }
+
   /** The slow path before a run: obtain the key's claim, then go on driving the key, wait, or give it up. */
   async #obtainClaim(ks: KeyState<T>, claim: Claim, entry: Entry<T>): Promise<void> {
     let result: ObtainResult;
@@ -560,7 +591,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       }
       this.#drive(ks);
     } else if (result.giveUp !== undefined) {
-      for (const given of ks.drain(false)) this.#release(given.delivery, ks.key, result.giveUp);
+      for (const given of ks.drain(0)) this.#release(given.delivery, ks.key, result.giveUp);
       this.#endTurn(ks);
     } else {
       this.#suspend(ks, result.retryInMs);
@@ -576,26 +607,28 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     let error = failed ? toError(thrown, { key: ks.key, messageId: entry.delivery.id }) : undefined;
     if (error === undefined && ctx.abortReason instanceof HandlerTimeoutError) error = ctx.abortReason;
     if (entry.epoch !== this.#epoch) {
-      ks.shift();
-      // Its connection is gone, so it cannot be acknowledged; but if it succeeded, the broker's
-      // redelivery here must not run it again.
-      if (error === undefined) this.#completed?.add(entry.delivery.id);
-      this.#drop(entry);
+      for (let i = 0; i < ctx.size; i++) {
+        const done = ks.first as Entry<T>;
+        ks.shift();
+        // Its connection is gone, so it cannot be acknowledged; but if it succeeded, the broker's
+        // redelivery here must not run it again.
+        if (error === undefined) this.#completed?.add(done.delivery.id);
+        this.#drop(done);
+      }
       if (ctx.observed) ctx.reportOutcome({ action: 'release', error, reason: 'connection-lost' });
     } else if (error === undefined) {
-      ks.shift();
-      this.#completed?.add(entry.delivery.id);
-      this.#ack(entry.delivery);
-      this.#counts.processed += 1;
-      if (ctx.observed) ctx.reportOutcome(ACK);
-      if (ctx.startedAt !== 0) {
-        this.#emitter.emit('message.processed', {
-          key: ks.key,
-          messageId: entry.delivery.id,
-          attempt: entry.attempt,
-          durationMs: performance.now() - ctx.startedAt,
-        });
+      const durationMs = ctx.startedAt === 0 ? 0 : performance.now() - ctx.startedAt;
+      for (let i = 0; i < ctx.size; i++) {
+        const done = ks.first as Entry<T>;
+        ks.shift();
+        this.#completed?.add(done.delivery.id);
+        this.#ack(done.delivery);
+        this.#counts.processed += 1;
+        if (ctx.startedAt !== 0) {
+          this.#emitter.emit('message.processed', { key: ks.key, messageId: done.delivery.id, attempt: done.attempt, durationMs });
+        }
       }
+      if (ctx.observed) ctx.reportOutcome(ACK);
     } else if (isStaleTokenError(error)) {
       if (ctx.observed) ctx.reportOutcome({ action: 'release', error, reason: 'stale-token' });
       this.#onStaleToken(ks, error, ctx);
@@ -626,14 +659,19 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
    */
   #onFailure(ks: KeyState<T>, entry: Entry<T>, error: Error, ctx?: RunContext<T>): boolean {
     if (this.#retryLater(ks, entry, error, ctx)) return false;
-    ks.shift();
+    const given: Entry<T>[] = [];
+    for (let i = ctx?.size ?? 1; i > 0 && ks.first !== undefined; i--) {
+      given.push(ks.first);
+      ks.shift();
+    }
     if (this.#stopping && isRetriable(error)) {
       if (ctx?.observed) ctx.reportOutcome({ action: 'release', error, reason: 'stopping' });
-      this.#release(entry.delivery, ks.key, STOPPING);
+      for (const e of given) this.#release(e.delivery, ks.key, STOPPING);
       return this.#proceed(ks);
     }
     if (ctx?.observed) ctx.reportOutcome({ action: 'dead-letter', error });
-    void this.#deadLetter(entry.delivery, ks.key, error, entry.attempt).then(() => {
+    const letters = given.length === 1 ? this.#deadLetter(entry.delivery, ks.key, error, entry.attempt) : Promise.all(given.map((e) => this.#deadLetter(e.delivery, ks.key, error, e.attempt)));
+    void letters.then(() => {
       if (this.#proceed(ks)) this.#drive(ks);
     });
     return false;
@@ -672,7 +710,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #endTurn(ks: KeyState<T>): void {
     ks.phase = 'idle';
     if (ks.size > 0 && this.#stopping) {
-      for (const entry of ks.drain(false)) this.#release(entry.delivery, ks.key, STOPPING);
+      for (const entry of ks.drain(0)) this.#release(entry.delivery, ks.key, STOPPING);
     }
     if (ks.size === 0) this.#retireKey(ks);
     else this.#scheduler.schedule(ks);
@@ -711,7 +749,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       retryInMs: undefined,
       durationMs: ctx.startedAt === 0 ? undefined : performance.now() - ctx.startedAt,
     });
-    for (const entry of ks.drain(false)) this.#release(entry.delivery, ks.key, STALE_REASON);
+    for (const entry of ks.drain(0)) this.#release(entry.delivery, ks.key, STALE_REASON);
     ks.claim?.reset();
     this.#endTurn(ks);
   }
@@ -732,7 +770,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       const phase = ks.phase;
       if (phase === 'lingering') continue; // no events, and its lease stays valid
       if (phase === 'waiting') ks.wake();
-      for (const entry of ks.drain(phase === 'running')) this.#drop(entry);
+      for (const entry of ks.drain(phase === 'running' ? (ks.current?.size ?? 1) : 0)) this.#drop(entry);
       // A key in the ready queue has no events left: it ends its turn as soon as it gets one.
       if (phase !== 'running' && phase !== 'ready') this.#retireKey(ks);
     }

@@ -52,25 +52,30 @@ export class KeyState<T> {
     this.size -= 1;
   }
 
-  /** Remove and return every entry, or every entry but the head. */
-  drain(keepHead: boolean): Entry<T>[] {
+  /** Remove and return every entry but the first `keep` (the run in progress). */
+  drain(keep: number): Entry<T>[] {
+    let kept: Entry<T> | undefined;
+    let count = 0;
+    for (let e = this.first; e !== undefined && count < keep; e = e.next) {
+      kept = e;
+      count += 1;
+    }
     const taken: Entry<T>[] = [];
-    let entry = keepHead ? this.first?.next : this.first;
+    let entry = kept === undefined ? this.first : kept.next;
     while (entry !== undefined) {
       taken.push(entry);
       const next: Entry<T> | undefined = entry.next;
       entry.next = undefined;
       entry = next;
     }
-    if (keepHead && this.first !== undefined) {
-      this.first.next = undefined;
-      this.last = this.first;
-      this.size = 1;
-    } else {
+    if (kept === undefined) {
       this.first = undefined;
       this.last = undefined;
-      this.size = 0;
+    } else {
+      kept.next = undefined;
+      this.last = kept;
     }
+    this.size = count;
     return taken;
   }
 

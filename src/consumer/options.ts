@@ -16,7 +16,7 @@ import { PRIVACY_OPTIONS, resolvePrivacy, type ResolvedPrivacy } from '../loggin
 import type { FencingTokenSource, Lock } from '../locks/types.js';
 import { memoryTransport } from '../transports/memory/index.js';
 import type { InitialPosition, Transport } from '../transports/types.js';
-import type { ConsumerMode, DeadLetterOptions, ExclusiveConsumerOptions, LeaseOptions, Middleware, RetryOptions } from './types.js';
+import type { BatchOptions, ConsumerMode, DeadLetterOptions, ExclusiveConsumerOptions, LeaseOptions, Middleware, RetryOptions } from './types.js';
 
 /** Defaults of {@link ExclusiveConsumerOptions}, frozen. */
 export const defaults = Object.freeze({
@@ -58,6 +58,7 @@ const OPTION_NAMES = [
   'lease',
   'tokenSource',
   'middleware',
+  'batch',
   'checkPartitionKey',
   'stopTimeoutMs',
   'startTimeoutMs',
@@ -72,6 +73,7 @@ const everyOptionNamed: [Exclude<keyof ExclusiveConsumerOptions<unknown>, (typeo
 void everyOptionNamed;
 const RETRY_NAMES = ['maxAttempts', 'initialDelayMs', 'maxDelayMs', 'factor', 'jitter'] as const satisfies readonly (keyof RetryOptions)[];
 const LEASE_NAMES = ['ttlMs', 'whenBusy', 'acquireTimeoutMs', 'retryDelayMs', 'lingerMs'] as const satisfies readonly (keyof LeaseOptions)[];
+const BATCH_NAMES = ['maxSize', 'maxWaitMs'] as const satisfies readonly (keyof BatchOptions)[];
 const DEAD_LETTER_NAMES = ['topic', 'maxRedeliverCount'] as const satisfies readonly (keyof DeadLetterOptions)[];
 
 /** @internal Options with every default applied. */
@@ -105,6 +107,8 @@ export interface ResolvedOptions<T> {
   };
   readonly tokenSource: FencingTokenSource | undefined;
   readonly middleware: readonly Middleware<T>[];
+  /** Undefined: one event per run. */
+  readonly batch: { readonly maxSize: number; readonly maxWaitMs: number } | undefined;
   readonly deadLetterTopic: string | undefined;
   readonly maxRedeliverCount: number | undefined;
   readonly nackRedeliveryDelayMs: number | undefined;
@@ -152,6 +156,13 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
   const deadLetter = objectOption('deadLetter', o.deadLetter);
   knownOptions(deadLetter, DEAD_LETTER_NAMES, 'deadLetter.');
   if (typeof o.privacy === 'object' && o.privacy !== null) knownOptions(o.privacy, PRIVACY_OPTIONS, 'privacy.');
+  let batch: ResolvedOptions<T>['batch'];
+  if (o.batch !== undefined) {
+    const b = objectOption('batch', o.batch);
+    knownOptions(b, BATCH_NAMES, 'batch.');
+    if (b.maxSize === undefined) throw new ConfigurationError('batch.maxSize', 'an integer ≥ 1', undefined);
+    batch = { maxSize: integerOption('batch.maxSize', b.maxSize, 1, 1), maxWaitMs: integerOption('batch.maxWaitMs', b.maxWaitMs, 0, 0) };
+  }
   const maxInFlight = integerOption('maxInFlight', o.maxInFlight, defaults.maxInFlight, 1);
   const retryInitial = integerOption('retry.initialDelayMs', retry.initialDelayMs, defaults.retry.initialDelayMs, 0);
   const retryMax = integerOption('retry.maxDelayMs', retry.maxDelayMs, Math.max(defaults.retry.maxDelayMs, retryInitial), 0);
@@ -195,6 +206,7 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
     },
     tokenSource: o.tokenSource,
     middleware: o.middleware ?? [],
+    batch,
     deadLetterTopic: deadLetter.topic === undefined ? undefined : stringOption('deadLetter.topic', deadLetter.topic),
     maxRedeliverCount:
       deadLetter.maxRedeliverCount === undefined

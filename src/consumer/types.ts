@@ -53,8 +53,12 @@ export interface ConsumerInfo {
 export interface HandlerContext<T = unknown> {
   /** The exclusivity key from `keyFn`. */
   readonly key: string;
-  /** The decoded event. */
+  /** The decoded event (in a batch run, the batch's first). */
   readonly event: T;
+  /** The events of this run, in order: one, or a batch (`batch` option). */
+  readonly events: readonly T[];
+  /** Their messages, in the same order. */
+  readonly messages: readonly MessageMeta[];
   /**
    * Aborted when the handler should give up: the handler timed out (`HandlerTimeoutError`), the
    * lease on the key was lost (`LockLostError`), or the consumer stops without draining
@@ -71,7 +75,7 @@ export interface HandlerContext<T = unknown> {
   readonly fence: Fence | undefined;
   /** 1 on the first run of this delivery in this consumer, then 2, 3… on retries in place. */
   readonly attempt: number;
-  /** The message as delivered: id, partition key, properties, redelivery count, publish time, topic. */
+  /** The message as delivered: id, partition key, properties, redelivery count, publish time, topic (a batch's first). */
   readonly message: MessageMeta;
   /** Which consumer runs the handler. */
   readonly consumer: ConsumerInfo;
@@ -98,6 +102,27 @@ export interface FencedHandlerContext<T = unknown> extends HandlerContext<T> {
 
 /** A handler of a consumer configured with fencing (a `lock` or a `tokenSource`). */
 export type FencedHandler<T> = (event: T, ctx: FencedHandlerContext<T>) => Promise<void> | void;
+
+/**
+ * Handles a batch of one key's events, in order, in one run (`batch` option): acknowledged together
+ * when it resolves, retried together (the same events first) or dead-lettered together when it throws.
+ */
+export type BatchHandler<T> = (events: readonly T[], ctx: HandlerContext<T>) => Promise<void> | void;
+
+/** A batch handler of a consumer configured with fencing (a `lock` or a `tokenSource`). */
+export type FencedBatchHandler<T> = (events: readonly T[], ctx: FencedHandlerContext<T>) => Promise<void> | void;
+
+/** Runs of a key's queued events as one batch. */
+export interface BatchOptions {
+  /** The most events of a key in one run. */
+  readonly maxSize: number;
+  /**
+   * How long a key's first event may wait for more of its key before the run starts with fewer
+   * than `maxSize`. 0 runs with what is queued.
+   * @default 0
+   */
+  readonly maxWaitMs?: number;
+}
 
 /** Options that configure fencing tokens: a `lock` (whose lease mints them) or a `tokenSource`. */
 export type FencedOptions<T> = ExclusiveConsumerOptions<T> &
@@ -231,6 +256,11 @@ export interface ExclusiveConsumerOptions<T> {
   readonly tokenSource?: FencingTokenSource;
   /** Runs around each handler run, outermost first. */
   readonly middleware?: readonly Middleware<T>[];
+  /**
+   * Give the handler a key's queued events in one run (then it is a {@link BatchHandler}): one
+   * decision per burst of a key, under one fence, acknowledged or retried together.
+   */
+  readonly batch?: BatchOptions;
   /**
    * Compare `keyFn`'s key with the message's partition key in broker-routed modes, counting and
    * reporting each mismatch (exclusivity across consumers is not guaranteed for those messages).

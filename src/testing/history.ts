@@ -34,6 +34,11 @@ export interface RunRecord {
    * be compared, so {@link checkHistory} rejects a history that mixes them.
    */
   readonly clock?: string | undefined;
+  /**
+   * Set on the records of one batch run (one record per event, same stamps): records that share it
+   * are one run, never an overlap of each other.
+   */
+  readonly run?: string | undefined;
 }
 
 /** Two runs of one key that overlapped in time. */
@@ -230,6 +235,7 @@ export function checkHistory(runs: readonly RunRecord[], options: CheckHistoryOp
       for (const other of running) {
         // `other` started no later than `span`; they overlap unless `span` is empty and starts with it.
         if (!(other.start < span.end)) continue;
+        if (span.record.run !== undefined && other.record.run === span.record.run) continue;
         overlapCount += 1;
         const sameConsumer = other.record.consumer === span.record.consumer;
         if (sameConsumer) sameConsumerOverlapCount += 1;
@@ -325,24 +331,32 @@ export class HistoryRecorder<T = unknown> {
     const runs = this.runs;
     const seqOf = this.#seqOf;
     const clock = this.#clock;
+    let batches = 0;
     return async function historyRecorder(ctx, next) {
-      const record: Writable<RunRecord> = {
+      const start = monotonicMicros();
+      const record = (event: T, messageId: string, run: string | undefined): Writable<RunRecord> => ({
         consumer: ctx.consumer.consumerName,
         key: ctx.key,
-        messageId: ctx.message.id,
-        seq: seqOf?.(ctx.event),
-        start: monotonicMicros(),
+        messageId,
+        seq: seqOf?.(event),
+        start,
         end: undefined,
         ok: false,
         token: ctx.fencingToken,
         clock,
-      };
-      runs.push(record);
+        ...(run === undefined ? {} : { run }),
+      });
+      // A batch run is recorded as one record per event, marked as one run.
+      const { events, messages } = ctx;
+      const run = events.length > 1 ? `${ctx.consumer.consumerName}#${batches++}` : undefined;
+      const records = events.map((event, i) => record(event, (messages[i] ?? ctx.message).id, run));
+      runs.push(...records);
       try {
         await next();
-        record.ok = true;
+        for (const r of records) r.ok = true;
       } finally {
-        record.end = monotonicMicros();
+        const end = monotonicMicros();
+        for (const r of records) r.end = end;
       }
     };
   }

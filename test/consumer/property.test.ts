@@ -49,7 +49,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
  * and leave mid-stream, handlers take random time and fail at random. Returns the history and what
  * was published and dead-lettered.
  */
-async function run(s: Scenario) {
+async function run(s: Scenario, batch?: { readonly maxSize: number; readonly maxWaitMs: number }) {
   const broker: MemoryBroker = testBroker({ nackRedeliveryDelayMs: 5, activeConsumerFailoverDelayMs: 10 });
   const topic = topicName('prop');
   if (s.partitions > 0) broker.createTopic(topic, { partitions: s.partitions });
@@ -60,25 +60,38 @@ async function run(s: Scenario) {
   let names = 0;
 
   const join = async () => {
-    const c = createExclusiveConsumer<TestEvent>(
-      topic,
-      (e) => e.key,
-      async (e, ctx) => {
-        if (e.delayMs) await sleep(e.delayMs);
-        if (ctx.attempt <= (e.fail ?? 0)) throw new Error(`planned failure ${ctx.attempt}`);
-      },
-      {
-        transport: broker.transport(),
-        mode: s.mode,
-        consumerName: `c${names++}`,
-        initialPosition: 'earliest',
-        maxConcurrency: s.maxConcurrency,
-        maxInFlight: s.maxInFlight,
-        retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 4 },
-        lock,
-        middleware: [recorder.middleware()],
-      },
-    );
+    const options = {
+      transport: broker.transport(),
+      mode: s.mode,
+      consumerName: `c${names++}`,
+      initialPosition: 'earliest' as const,
+      maxConcurrency: s.maxConcurrency,
+      maxInFlight: s.maxInFlight,
+      retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 4 },
+      lock,
+      middleware: [recorder.middleware()],
+    };
+    // A batch fails while any of its events plans to: the whole batch is retried, then dead-lettered.
+    const c =
+      batch === undefined
+        ? createExclusiveConsumer<TestEvent>(
+            topic,
+            (e) => e.key,
+            async (e, ctx) => {
+              if (e.delayMs) await sleep(e.delayMs);
+              if (ctx.attempt <= (e.fail ?? 0)) throw new Error(`planned failure ${ctx.attempt}`);
+            },
+            options,
+          )
+        : createExclusiveConsumer<TestEvent>(
+            topic,
+            (e) => e.key,
+            async (events, ctx) => {
+              await sleep(Math.max(0, ...events.map((e) => e.delayMs ?? 0)));
+              if (events.some((e) => ctx.attempt <= (e.fail ?? 0))) throw new Error(`planned failure ${ctx.attempt}`);
+            },
+            { ...options, batch },
+          );
     await c.start();
     live.push(c);
     all.push(c);
@@ -136,6 +149,25 @@ describe('engine: properties over random histories (memory broker)', () => {
         expect(report.overlaps).toEqual([]);
         expect(report.lost).toEqual([]);
         // Shared subscriptions spread a key over consumers: the lock serializes them, not in order.
+        if (s.mode !== 'shared-locked' || consumers === 1) expect(report.orderViolations).toEqual([]);
+        for (const st of stats) expect(st).toMatchObject({ state: 'stopped', inFlight: 0, running: 0, activeKeys: 0 });
+      }),
+      { numRuns },
+    );
+    expect(ran).toBe(numRuns);
+  }, 180_000);
+
+  it('with batch runs: the same, every event in exactly one successful batch or dead-lettered, batches in order', async () => {
+    const numRuns = 40;
+    let ran = 0;
+    const batching = fc.record({ maxSize: fc.integer({ min: 1, max: 5 }), maxWaitMs: fc.constantFrom(0, 2) });
+    await fc.assert(
+      fc.asyncProperty(scenario, batching, async (s, batch) => {
+        ran += 1;
+        const { report, stats, consumers } = await run(s, batch);
+        expect(report.open).toEqual([]);
+        expect(report.overlaps).toEqual([]);
+        expect(report.lost).toEqual([]);
         if (s.mode !== 'shared-locked' || consumers === 1) expect(report.orderViolations).toEqual([]);
         for (const st of stats) expect(st).toMatchObject({ state: 'stopped', inFlight: 0, running: 0, activeKeys: 0 });
       }),
