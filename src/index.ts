@@ -33,28 +33,17 @@ export type { Codec, JsonCodecOptions } from './codecs/index.js';
 
 export * from './errors/index.js';
 
-export type {
-  DeadLetterReason,
-  Delivery,
-  InitialPosition,
-  MessageMeta,
-  OutgoingMessage,
-  SubscribeOptions,
-  Subscription,
-  SubscriptionType,
-  TopicProducer,
-  Transport,
-} from './transports/types.js';
-export { DeadLetterProperties, deadLetterMessage, defaultDeadLetterTopic } from './transports/dead-letter.js';
+// The API of services that consume and produce events. What adapter authors need besides is in
+// `exclusive-consumer/adapters`.
+export type { InitialPosition, MessageMeta, Transport } from './transports/types.js';
+export { DeadLetterProperties, defaultDeadLetterTopic } from './transports/dead-letter.js';
 export { MemoryBroker, defaultMemoryBroker, memoryTransport } from './transports/memory/index.js';
 export type { MemoryBrokerOptions } from './transports/memory/index.js';
 
-export type { FencingTokenSource, Lease, Lock } from './locks/types.js';
-export { acquireLease, holdLease } from './locks/hold-lease.js';
-export type { AcquireLeaseOptions, HeldLease, HoldLeaseOptions } from './locks/hold-lease.js';
+export type { FencingTokenSource, Lock } from './locks/types.js';
 export { MemoryLock } from './locks/memory.js';
 
-export type { Fence, FencedRecord, FencedStore, PutOptions, TokenCounter } from './fencing/types.js';
+export type { Fence, FencedRecord, FencedStore, PutOptions } from './fencing/types.js';
 export { MemoryFencedStore } from './fencing/memory.js';
 export { updateFenced } from './fencing/update.js';
 export type { UpdateFencedOptions } from './fencing/update.js';

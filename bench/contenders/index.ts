@@ -4,16 +4,8 @@
  * counts what it acknowledged. None of them is timed here: scenarios time them.
  */
 import PQueue from 'p-queue';
-import {
-  createExclusiveConsumer,
-  jsonCodec,
-  rawCodec,
-  type Codec,
-  type Delivery,
-  type ExclusiveConsumer,
-  type Subscription,
-  type Transport,
-} from '../../src/index.js';
+import { createExclusiveConsumer, jsonCodec, rawCodec, type Codec, type ExclusiveConsumer, type Transport } from '../../src/index.js';
+import { type Delivery, type Subscription } from '../../src/adapters.js';
 
 /** The work done per event. Gets the event's key (the partition key). */
 export type BenchHandler = (key: string) => Promise<void> | void;

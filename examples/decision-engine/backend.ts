@@ -5,7 +5,8 @@
  * when everything was acknowledged) and the dead letters.
  */
 import { randomBytes } from 'node:crypto';
-import { MemoryBroker, defaultDeadLetterTopic, type Delivery, type Transport } from '../../src/index.js';
+import { MemoryBroker, defaultDeadLetterTopic, type Transport } from '../../src/index.js';
+import { type Delivery } from '../../src/adapters.js';
 import { pulsarAdmin, pulsarWebSocketTransport } from '../../src/pulsar/index.js';
 
 /** One row's topic on one broker. */

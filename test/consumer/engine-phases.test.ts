@@ -3,16 +3,8 @@
  * subscribing, and connection losses while a key waits for its claim.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  MemoryLock,
-  createExclusiveConsumer,
-  type ExclusiveConsumer,
-  type ExclusiveConsumerOptions,
-  type FencingTokenSource,
-  type Handler,
-  type Subscription,
-  type Transport,
-} from '../../src/index.js';
+import { MemoryLock, createExclusiveConsumer, type ExclusiveConsumer, type ExclusiveConsumerOptions, type FencingTokenSource, type Handler, type Transport } from '../../src/index.js';
+import { type Subscription } from '../../src/adapters.js';
 import { publishEvents, resourcesPerTest, sleep, waitFor, type TestEvent } from '../helpers/index.js';
 
 const { consumers, setup } = resourcesPerTest();

@@ -1,23 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ConsumerStoppedError,
-  DeadLetterProperties,
-  HandlerTimeoutError,
-  NonRetriableError,
-  TransportError,
-  createExclusiveConsumer,
-  defaultDeadLetterTopic,
-  isConfigurationError,
-  isConsumerStateError,
-  isHandlerError,
-  type DeadLetterReason,
-  type Delivery,
-  type ExclusiveConsumer,
-  type ExclusiveConsumerOptions,
-  type Handler,
-  type MemoryBroker,
-  type Transport,
-} from '../../src/index.js';
+import { ConsumerStoppedError, DeadLetterProperties, HandlerTimeoutError, NonRetriableError, TransportError, createExclusiveConsumer, defaultDeadLetterTopic, isConfigurationError, isConsumerStateError, isHandlerError, type ExclusiveConsumer, type ExclusiveConsumerOptions, type Handler, type MemoryBroker, type Transport } from '../../src/index.js';
+import { type DeadLetterReason, type Delivery } from '../../src/adapters.js';
 import { HistoryRecorder, monotonicMicros } from '../../src/testing/index.js';
 import { drained, gate, publishEvents, publishRaw, rounds, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 

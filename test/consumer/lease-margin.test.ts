@@ -4,7 +4,8 @@
  * signal says so; a run started then overlaps the next owner's.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryLock, createExclusiveConsumer, type Lease, type Lock } from '../../src/index.js';
+import { MemoryLock, createExclusiveConsumer, type Lock } from '../../src/index.js';
+import { type Lease } from '../../src/adapters.js';
 import { publishEvents, resourcesPerTest, sleep, waitFor, type TestEvent } from '../helpers/index.js';
 
 const { consumers, setup } = resourcesPerTest();

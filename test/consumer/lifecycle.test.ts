@@ -4,15 +4,8 @@
  * broker-routed mode).
  */
 import { describe, expect, it } from 'vitest';
-import {
-  ConfigurationError,
-  MemoryLock,
-  TransportError,
-  createExclusiveConsumer,
-  isTransportError,
-  type Subscription,
-  type Transport,
-} from '../../src/index.js';
+import { ConfigurationError, MemoryLock, TransportError, createExclusiveConsumer, isTransportError, type Transport } from '../../src/index.js';
+import { type Subscription } from '../../src/adapters.js';
 import { HistoryRecorder } from '../../src/testing/index.js';
 import { publishEvents, resourcesPerTest, sleep, waitFor, type TestEvent } from '../helpers/index.js';
 

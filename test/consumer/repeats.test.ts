@@ -3,7 +3,8 @@
  * acknowledged again, not run again.
  */
 import { describe, expect, it } from 'vitest';
-import { createExclusiveConsumer, type Delivery, type SubscribeOptions, type Transport } from '../../src/index.js';
+import { createExclusiveConsumer, type Transport } from '../../src/index.js';
+import { type Delivery, type SubscribeOptions } from '../../src/adapters.js';
 import { waitFor } from '../helpers/index.js';
 
 const encoder = new TextEncoder();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryLock, holdLease, type Lock } from '../../src/index.js';
+import { MemoryLock, type Lock } from '../../src/index.js';
+import { holdLease } from '../../src/adapters.js';
 import { sleep } from '../helpers/index.js';
 
 describe('holdLease: remainingMs and renew', () => {

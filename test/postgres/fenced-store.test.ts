@@ -6,7 +6,8 @@
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isConfigurationError, isStaleTokenError, isTransportError, type TokenCounter } from '../../src/index.js';
+import { isConfigurationError, isStaleTokenError, isTransportError } from '../../src/index.js';
+import { type TokenCounter } from '../../src/adapters.js';
 import { createPostgresTables, postgresDdl, postgresFencedStore } from '../../src/postgres/index.js';
 import { redisLock } from '../../src/redis/index.js';
 import { fencedStoreContract, registerContract, uniqueName } from '../../src/testing/index.js';

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { expectTypeOf, test } from 'vitest';
-import type { FencedStore, FencingTokenSource, Lock, Outbox, TokenCounter } from '../../src/index.js';
+import type { FencedStore, FencingTokenSource, Lock, Outbox } from '../../src/index.js';
+import type { TokenCounter } from '../../src/adapters.js';
 import type { CounterStore } from '../../src/middleware/exclusivity-counter/types.js';
 import {
   redisCounterStore,

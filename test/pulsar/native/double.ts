@@ -20,15 +20,8 @@
  * The broker behind it is the library's embedded `MemoryBroker`, which implements Pulsar's
  * subscription semantics (Key_Shared, Failover, Shared, nack delays, dead-letter topics).
  */
-import {
-  MemoryBroker,
-  type Delivery,
-  type MemoryBrokerOptions,
-  type Subscription,
-  type SubscriptionType,
-  type TopicProducer,
-  type Transport,
-} from '../../../src/index.js';
+import { MemoryBroker, type MemoryBrokerOptions, type Transport } from '../../../src/index.js';
+import { type Delivery, type Subscription, type SubscriptionType, type TopicProducer } from '../../../src/adapters.js';
 import type {
   PulsarClientLike,
   PulsarConsumerConfig,

@@ -10,14 +10,8 @@
  *   lost, per-key order, failing events dead-lettered through the client with their reason.
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import {
-  DeadLetterProperties,
-  createExclusiveConsumer,
-  createProducer,
-  defaultDeadLetterTopic,
-  type Delivery,
-  type ExclusiveConsumer,
-} from '../../../src/index.js';
+import { DeadLetterProperties, createExclusiveConsumer, createProducer, defaultDeadLetterTopic, type ExclusiveConsumer } from '../../../src/index.js';
+import { type Delivery } from '../../../src/adapters.js';
 import { pulsarAdmin, pulsarClientTransport, type PulsarClientLike } from '../../../src/pulsar/index.js';
 import { HistoryRecorder, monotonicMicros, registerContract, transportContract, uniqueName } from '../../../src/testing/index.js';
 import { sleep, waitFor as waitUntil } from '../../helpers/index.js';

@@ -4,7 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultDeadLetterTopic, isTransportError, type Delivery, type SubscribeOptions } from '../../../src/index.js';
+import { defaultDeadLetterTopic, isTransportError } from '../../../src/index.js';
+import { type Delivery, type SubscribeOptions } from '../../../src/adapters.js';
 import { pulsarWebSocketTransport, type WebSocketConstructor, type WebSocketInit, type WebSocketLike } from '../../../src/pulsar/index.js';
 import { sleep, waitFor } from './helpers.js';
 

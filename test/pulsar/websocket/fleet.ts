@@ -5,17 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import {
-  createExclusiveConsumer,
-  createProducer,
-  defaultDeadLetterTopic,
-  type ConsumerMode,
-  type Delivery,
-  type ExclusiveConsumer,
-  type ExclusiveConsumerOptions,
-  type FencingTokenSource,
-  type HandlerContext,
-} from '../../../src/index.js';
+import { createExclusiveConsumer, createProducer, defaultDeadLetterTopic, type ConsumerMode, type ExclusiveConsumer, type ExclusiveConsumerOptions, type FencingTokenSource, type HandlerContext } from '../../../src/index.js';
+import { type Delivery } from '../../../src/adapters.js';
 import { pulsarAdmin, pulsarWebSocketTransport, type PulsarWebSocketTransport } from '../../../src/pulsar/index.js';
 import { redisLock, redisTokenSource, type RedisLock } from '../../../src/redis/index.js';
 import { keyName } from '../../../src/redis/keys.js';

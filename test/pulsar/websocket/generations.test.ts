@@ -16,15 +16,8 @@
  *        `EC_DEBUG_WINDOWS=1` prints when each run of the stalled events ran, by consumer.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  DeadLetterProperties,
-  MemoryFencedStore,
-  createProducer,
-  isStaleTokenError,
-  updateFenced,
-  type ConsumerMode,
-  type Delivery,
-} from '../../../src/index.js';
+import { DeadLetterProperties, MemoryFencedStore, createProducer, isStaleTokenError, updateFenced, type ConsumerMode } from '../../../src/index.js';
+import { type Delivery } from '../../../src/adapters.js';
 import { pulsarAdmin } from '../../../src/pulsar/index.js';
 import { monotonicMicros, type PublishedEvent } from '../../../src/testing/index.js';
 import { Fleet, closeRedis, createdTopics, publishAll, summary, type Event } from './fleet.js';

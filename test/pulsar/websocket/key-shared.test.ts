@@ -8,7 +8,8 @@
  *   already hands them to others), and the redelivered ones carry an unchanged redelivery count.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Delivery, SubscribeOptions, Transport } from '../../../src/index.js';
+import type { Transport } from '../../../src/index.js';
+import type { Delivery, SubscribeOptions } from '../../../src/adapters.js';
 import { pulsarAdmin } from '../../../src/pulsar/index.js';
 import { monotonicMicros } from '../../../src/testing/index.js';
 import { gate } from '../../helpers/index.js';

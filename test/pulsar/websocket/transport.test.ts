@@ -1,15 +1,8 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DeadLetterProperties,
-  defaultDeadLetterTopic,
-  isConfigurationError,
-  isTransportError,
-  type Delivery,
-  type SubscribeOptions,
-  type Transport,
-} from '../../../src/index.js';
+import { DeadLetterProperties, defaultDeadLetterTopic, isConfigurationError, isTransportError, type Transport } from '../../../src/index.js';
+import { type Delivery, type SubscribeOptions } from '../../../src/adapters.js';
 import WebSocket from 'ws';
 import {
   pulsarAdmin,
