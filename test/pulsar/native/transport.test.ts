@@ -160,11 +160,16 @@ describe('pulsarClientTransport subscribe', () => {
 
   it('rejects with a TransportError when the broker refuses, or on invalid options', async () => {
     const { client, transport } = setup();
-    client.failSubscribe = 'ConsumerBusy';
-    const error: unknown = await open(transport, 'busy').catch((e: unknown) => e);
+    client.failSubscribe = 'AuthorizationError';
+    const error: unknown = await open(transport, 'refused').catch((e: unknown) => e);
     expect(error).toSatisfy(isTransportError);
-    expect((error as Error).message).toMatch(/ConsumerBusy/);
+    expect((error as Error).message).toMatch(/AuthorizationError/);
     expect((error as Error).cause).toBeInstanceOf(Error);
+    // A busy subscription: held by consumers of another type (the library opens no Exclusive ones).
+    client.failSubscribe = 'ConsumerBusy';
+    const busy: unknown = await open(transport, 'busy').catch((e: unknown) => e);
+    expect(busy).toSatisfy(isSubscriptionTypeConflictError);
+    expect((busy as { retriable: boolean }).retriable).toBe(true);
     client.failSubscribe = undefined;
     await expect(open(transport, 'x', { receiverQueueSize: 0 })).rejects.toSatisfy(isConfigurationError);
     await expect(open(transport, 'a/b')).rejects.toSatisfy(isConfigurationError);
