@@ -4,7 +4,7 @@
  * connections, the producer, and the transport contract and an engine run on top of it.
  */
 import { describe, expect, it } from 'vitest';
-import { DeadLetterProperties, createExclusiveConsumer, createProducer, defaultDeadLetterTopic, isConfigurationError, isTransportError, type Transport } from '../../../src/index.js';
+import { DeadLetterProperties, createExclusiveConsumer, createProducer, defaultDeadLetterTopic, isConfigurationError, isSubscriptionTypeConflictError, isTransportError, type Transport } from '../../../src/index.js';
 import { type Delivery, type SubscribeOptions } from '../../../src/adapters.js';
 import { pulsarClientTransport, type PulsarClientTransportOptions } from '../../../src/pulsar/index.js';
 import { HistoryRecorder, monotonicMicros, registerContract, transportContract, uniqueName } from '../../../src/testing/index.js';
