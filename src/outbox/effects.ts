@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { checkFenceToken, checkIfVersion, checkKey } from '../fencing/check.js';
+import type { Fence } from '../fencing/types.js';
 import { serializeJson } from '../internal/json.js';
 import { functionArgument, integerOption } from '../internal/validate.js';
 import type { CommitOptions, EffectInput, OutboxOptions } from './types.js';
@@ -56,12 +58,17 @@ export function resolveOutboxOptions(options: OutboxOptions): ResolvedOutboxOpti
  * `RangeError` for a bad or repeated key: before anything reaches the store, so a bad commit
  * writes nothing.
  */
-export function prepareEffects(
+export function prepareCommit(
   key: string,
+  fence: Fence,
   effects: readonly EffectInput<unknown>[],
   options: CommitOptions,
   captureHeaders: ResolvedOutboxOptions['captureHeaders'],
 ): PreparedEffects {
+  // What every outbox checks before its store sees anything.
+  checkKey(key);
+  checkFenceToken(fence);
+  checkIfVersion(options.ifVersion);
   if (!Array.isArray(effects)) throw new TypeError(`Expected \`effects\` to be an array, got ${typeof effects}`);
   const { messageId } = options;
   if (messageId !== undefined && typeof messageId !== 'string') {

@@ -1,8 +1,8 @@
 import { StaleTokenError } from '../errors/stale-token-error.js';
 import { VersionConflictError } from '../errors/version-conflict-error.js';
-import { checkFenceToken, checkIfVersion, checkKey, isStale } from '../fencing/check.js';
+import { isStale } from '../fencing/check.js';
 import type { Fence, FencedRecord, PutOptions } from '../fencing/types.js';
-import { checkClaim, checkDelay, prepareEffects, resolveOutboxOptions, type ResolvedOutboxOptions } from './effects.js';
+import { checkClaim, checkDelay, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from './effects.js';
 import type {
   ClaimedEffect,
   CommitOptions,
@@ -81,10 +81,7 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
     effects: readonly EffectInput<P>[],
     options: CommitOptions = {},
   ): Promise<CommitResult<V>> {
-    checkKey(key);
-    checkFenceToken(fence);
-    checkIfVersion(options.ifVersion);
-    const prepared = prepareEffects(key, effects, options, this.#options.captureHeaders);
+    const prepared = prepareCommit(key, fence, effects, options, this.#options.captureHeaders);
     const current = this.#records.get(key);
     if (current !== undefined && isStale(fence, current)) {
       this.#rejected += 1;

@@ -1,8 +1,8 @@
 import { StaleTokenError } from '../errors/stale-token-error.js';
 import { TransportError } from '../errors/transport-error.js';
-import { checkFenceToken, checkIfVersion, checkKey } from '../fencing/check.js';
+import { checkKey } from '../fencing/check.js';
 import type { Fence, FencedRecord, PutOptions, TokenCounter } from '../fencing/types.js';
-import { checkClaim, checkDelay, prepareEffects, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
+import { checkClaim, checkDelay, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
 import type {
   ClaimedEffect,
   CommitOptions,
@@ -166,11 +166,8 @@ export class PostgresOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
     effects: readonly EffectInput<P>[],
     options: CommitOptions = {},
   ): Promise<CommitResult<V>> {
-    checkKey(key);
-    checkFenceToken(fence);
+    const prepared = prepareCommit(key, fence, effects, options, this.#options.captureHeaders);
     const { ifVersion } = options;
-    checkIfVersion(ifVersion);
-    const prepared = prepareEffects(key, effects, options, this.#options.captureHeaders);
     const text = this.#serialize(value);
     if (typeof text !== 'string') throw new TypeError('The outbox can only store values its `serialize` turns into a string');
     const owner = String(fence.owner);

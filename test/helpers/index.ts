@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { afterEach } from 'vitest';
 import { MemoryBroker, type ExclusiveConsumer, type MemoryBrokerOptions } from '../../src/index.js';
 
@@ -96,4 +97,16 @@ export function resourcesPerTest(): {
       return { broker, topic: topicName(prefix) };
     },
   };
+}
+
+/** A loopback port nothing listens on right now, from the OS. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
 }

@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/index.js';
 
 const script = join(__dirname, '../../scripts/pulsar/pulsar.sh');
 
@@ -21,18 +21,6 @@ export interface DedicatedBroker {
   readonly serviceUrl: string;
   readonly env: NodeJS.ProcessEnv;
   readonly dir: string;
-}
-
-/** A port nobody listens on right now, from the OS. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Run a pulsar.sh command against `broker`. */

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigurationError, StaleTokenError, isStaleTokenError, isTransportError } from '../../src/index.js';
@@ -14,18 +13,7 @@ import {
 import { ACQUIRE_SCRIPT, NEXT_TOKEN_SCRIPT } from '../../src/redis/scripts.generated.js';
 import { uniqueName } from '../../src/testing/index.js';
 import { clusterNodes, connect, deletePrefix, redisUrl, sleep, testPrefix, topologies } from './helpers.js';
-
-/** A free loopback port nothing listens on. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
+import { freePort } from '../helpers/index.js';
 
 /** Wraps a client to count the script calls it sends. */
 function counting(client: RedisLike): RedisLike & { calls: { evalsha: number; eval: number } } {

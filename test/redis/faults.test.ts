@@ -5,8 +5,7 @@
  */
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLease } from '../../src/adapters.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisCounterStore, redisFencedStore, redisLock } from '../../src/redis/index.js';
 import { keyName } from '../../src/redis/keys.js';
 import { checkHistory, uniqueName, type RunRecord } from '../../src/testing/index.js';

@@ -16,7 +16,6 @@
  * - no token was ever accepted twice, and accepted tokens increase with the record's version.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStaleTokenError, isTransportError, type StaleTokenError } from '../../src/index.js';
@@ -24,17 +23,7 @@ import { type Lease } from '../../src/adapters.js';
 import { redisFencedStore, redisLock } from '../../src/redis/index.js';
 import { uniqueName } from '../../src/testing/index.js';
 import { deletePrefix, redisUrl, sleep, testPrefix, waitFor } from './helpers.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
+import { freePort } from '../helpers/index.js';
 
 let port = 0;
 let server: ChildProcess | undefined;
