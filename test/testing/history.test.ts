@@ -357,7 +357,7 @@ describe('checkHistory: properties', () => {
 
 describe('HistoryRecorder', () => {
   const context = (key: string, seq: number): HandlerContext<{ seq: number }> =>
-    ({ consumer: { consumerName: 'c1' }, key, message: { id: `id-${seq}` }, event: { seq }, fencingToken: 7 }) as unknown as HandlerContext<{ seq: number }>;
+    ({ consumer: { consumerName: 'c1' }, key, message: { id: `id-${seq}` }, event: { seq }, messages: [{ id: `id-${seq}` }], events: [{ seq }], fencingToken: 7 }) as unknown as HandlerContext<{ seq: number }>;
 
   it('records a run when it starts, completes it when it ends, and stamps the clock', async () => {
     const recorder = new HistoryRecorder<{ seq: number }>({ seqOf: (e) => e.seq });
