@@ -54,6 +54,8 @@ let sharedModeWarned = false;
 
 const ACK: RunOutcome = Object.freeze({ action: 'ack' });
 const STOPPING = 'consumer stopping';
+/** The negative-acknowledgement delay of the library's transports when none is configured. */
+const TRANSPORT_NACK_DELAY_MS = 1000;
 const STALE_REASON = 'fencing token is stale: another consumer owns the key';
 /** Between attempts of the first subscription while the broker cannot be reached. */
 const START_RETRY: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 });
@@ -120,12 +122,15 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   /** Whether someone listens to run durations: only then is the clock read per run. */
   #timed = false;
   readonly #completed: RecentCompletions | undefined;
+  /** How long a key given back waits for its messages' redelivery: past the nack delay, with room. */
+  readonly #giveBackWaitMs: number;
 
   constructor(topic: string, keyFn: KeyFn<T>, handler: Handler<T>, options: ResolvedOptions<T>) {
     this.topic = topic;
     this.subscription = options.subscription;
     this.#keyFn = keyFn;
     this.#options = options;
+    this.#giveBackWaitMs = 2 * (options.nackRedeliveryDelayMs ?? TRANSPORT_NACK_DELAY_MS) + 1000;
     this.consumerName = options.consumerName;
     this.mode = options.mode;
     this.info = Object.freeze({
@@ -464,7 +469,11 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       ks = this.#keys.open(entry.key);
       ks.claim?.arrived(entry.key);
     }
-    ks.push(entry);
+    if (ks.awaiting?.has(entry.delivery.id) === true) {
+      if (ks.putBack(entry)) ks.wake();
+    } else {
+      ks.push(entry);
+    }
     if (ks.size > this.#counts.queueDepthHighWater) this.#counts.queueDepthHighWater = ks.size;
     if (ks.phase === 'lingering') ks.wake();
     if (ks.phase === 'idle') this.#scheduler.schedule(ks);
@@ -591,8 +600,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       }
       this.#drive(ks);
     } else if (result.giveUp !== undefined) {
-      for (const given of ks.drain(0)) this.#release(given.delivery, ks.key, result.giveUp);
-      this.#endTurn(ks);
+      this.#giveBack(ks, result.giveUp);
     } else {
       this.#suspend(ks, result.retryInMs);
     }
@@ -749,9 +757,30 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       retryInMs: undefined,
       durationMs: ctx.startedAt === 0 ? undefined : performance.now() - ctx.startedAt,
     });
-    for (const entry of ks.drain(0)) this.#release(entry.delivery, ks.key, STALE_REASON);
     ks.claim?.reset();
-    this.#endTurn(ks);
+    this.#giveBack(ks, STALE_REASON);
+  }
+
+  /**
+   * Give every queued message of the key back to the broker, and end the key's turn. In a
+   * broker-routed mode the broker redelivers them after the negative-acknowledgement delay, while
+   * the key's later messages may keep coming here: those wait for the given-back ones (or until
+   * {@link #giveBackWaitMs} passed, when the broker routed them elsewhere), which then run first.
+   */
+  #giveBack(ks: KeyState<T>, reason: string): void {
+    const given = ks.drain(0);
+    for (const entry of given) this.#release(entry.delivery, ks.key, reason);
+    if (!this.#routed || this.#stopping || given.length === 0) {
+      this.#endTurn(ks);
+      return;
+    }
+    ks.awaiting = new Set(given.map((e) => e.delivery.id));
+    ks.sleep('waiting', this.#giveBackWaitMs, () => {
+      if (this.#stopping) return;
+      if (ks.size > 0) this.#scheduler.schedule(ks);
+      else this.#retireKey(ks);
+    });
+    this.#scheduler.free();
   }
 
   /**

@@ -8,8 +8,9 @@ import type { Entry } from './entry.js';
  * - `idle`: no slot, nothing scheduled (a fresh or just-emptied state).
  * - `ready`: queued for a slot.
  * - `running`: holds a slot: runs its head event, obtains its claim, or dead-letters its head.
- * - `waiting`: gave its slot back until its timer fires (retry backoff, lease busy elsewhere); its
- *   later events wait behind the head.
+ * - `waiting`: gave its slot back until its timer fires (retry backoff, lease busy elsewhere), or,
+ *   given back in a broker-routed mode, until its given-back messages return; its later events
+ *   wait behind them.
  * - `lingering`: no events; keeps its lease until its timer fires, so a burst costs one acquire.
  */
 export type KeyPhase = 'idle' | 'ready' | 'running' | 'waiting' | 'lingering';
@@ -29,6 +30,13 @@ export class KeyState<T> {
   current: RunContext<T> | undefined = undefined;
   /** Fires the end of `waiting` or `lingering`; set only in those phases. */
   timer: NodeJS.Timeout | undefined = undefined;
+  /**
+   * While `waiting` after the key was given back in a broker-routed mode: the ids of the messages
+   * given back, whose redelivery the key's later events wait for.
+   */
+  awaiting: Set<string> | undefined = undefined;
+  /** The last given-back message back in the queue: the next one goes after it. */
+  #returned: Entry<T> | undefined = undefined;
 
   constructor(
     public key: string,
@@ -41,6 +49,26 @@ export class KeyState<T> {
     else this.last.next = entry;
     this.last = entry;
     this.size += 1;
+  }
+
+  /**
+   * Queue a given-back message that came back: after those that came back before it, before the
+   * later events that waited for it. Returns true when it was the last one awaited.
+   */
+  putBack(entry: Entry<T>): boolean {
+    const after = this.#returned;
+    if (after === undefined) {
+      entry.next = this.first;
+      this.first = entry;
+    } else {
+      entry.next = after.next;
+      after.next = entry;
+    }
+    if (entry.next === undefined) this.last = entry;
+    this.#returned = entry;
+    this.size += 1;
+    this.awaiting?.delete(entry.delivery.id);
+    return this.awaiting?.size === 0;
   }
 
   shift(): void {
@@ -84,7 +112,7 @@ export class KeyState<T> {
     this.phase = phase;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.phase = 'idle';
+      this.#endWait();
       fire();
     }, delayMs);
   }
@@ -93,6 +121,12 @@ export class KeyState<T> {
   wake(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.#endWait();
+  }
+
+  #endWait(): void {
     this.phase = 'idle';
+    this.awaiting = undefined;
+    this.#returned = undefined;
   }
 }

@@ -64,7 +64,8 @@ export class TokenClaim implements Claim {
 
   #mint(key: string): Promise<number> {
     try {
-      return this.#source.nextToken(key);
+      // A source that answers synchronously (from JavaScript) must not hang the key.
+      return Promise.resolve(this.#source.nextToken(key));
     } catch (error) {
       return Promise.reject(error);
     }

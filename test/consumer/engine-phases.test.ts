@@ -171,3 +171,19 @@ describe('engine: a lost connection while a key waits', () => {
     expect(tokens[2]).toBe(tokens[0]);
   });
 });
+
+describe('engine: a token source that answers synchronously', () => {
+  it('runs the key (a JavaScript source may return a number, not a promise)', async () => {
+    const { broker, topic } = setup();
+    let counter = 0;
+    const tokens = { nextToken: () => ++counter } as unknown as FencingTokenSource;
+    const seen: Array<number | undefined> = [];
+    const c = consumer(broker.transport(), topic, (_e, ctx) => {
+      seen.push(ctx.fencingToken);
+    }, { tokenSource: tokens });
+    await c.start();
+    publishEvents(broker, topic, [{ key: 'k', seq: 1 }]);
+    await waitFor('seq 1 ran', () => seen.length === 1);
+    expect(seen).toEqual([1]);
+  });
+});
