@@ -84,6 +84,15 @@ function expectSafe(r: ChurnResult): void {
 
 /** What holds in the broker-routed modes besides: each key's events ran, and were applied, in order. */
 function expectOrdered(r: ChurnResult): void {
+  const first = r.report.orderViolations[0];
+  if (first !== undefined) {
+    // The runs of the first key out of order, for whoever reads a failed run's log.
+    const t0 = Math.min(...r.records.map((x) => x.start));
+    const at = (us: number | undefined): string => (us === undefined ? 'open' : `${((us - t0) / 1000).toFixed(1)} ms`);
+    for (const x of r.records.filter((x) => x.key === first.key).sort((a, b) => a.start - b.start)) {
+      console.log(`[churn ${first.key}] ${x.consumer} seq=${x.seq} token=${x.token} ${at(x.start)}..${at(x.end)} ok=${x.ok} id=${x.messageId}`);
+    }
+  }
   expect(r.report.orderViolations.slice(0, 3)).toEqual([]);
   expect(r.fenced.outOfOrder, r.fenced.examples.join('\n')).toBe(0);
 }
