@@ -1,4 +1,5 @@
 import { TransportError } from '../../errors/index.js';
+import { deferred, type Deferred } from '../../internal/deferred.js';
 import { deadLetterMessage } from '../dead-letter.js';
 import type { DeadLetterReason, Delivery, SubscribeOptions, Subscription, SubscriptionType } from '../types.js';
 import type { Cursor } from './cursor.js';
@@ -230,7 +231,7 @@ export class MemorySubscription implements Subscription, Reconnecting {
   #paused = false;
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #reconnected: { promise: Promise<void>; resolve: () => void } | undefined;
+  #reconnected: Deferred | undefined;
 
   constructor(host: ConnectionHost, options: SubscribeOptions, consumer: ConsumerState, onClose: (subscription: MemorySubscription) => void) {
     this.#host = host;
@@ -270,12 +271,7 @@ export class MemorySubscription implements Subscription, Reconnecting {
 
   dropped(delayMs: number): Promise<void> {
     if (this.#closed) return resolved;
-    if (this.#reconnected === undefined) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.#reconnected = { promise, resolve };
-    }
-    const promise = this.#reconnected.promise;
+    const promise = (this.#reconnected ??= deferred()).promise;
     if (delayMs === 0) this.#reconnect(delayMs);
     else this.#schedule(delayMs);
     return promise;
@@ -287,7 +283,7 @@ export class MemorySubscription implements Subscription, Reconnecting {
       this.#timer = undefined;
       this.#reconnect(delayMs);
     }, delayMs);
-    this.#timer.unref();
+    // Not unref'd: whoever awaits the fault that dropped the connection waits for this.
   }
 
   #reconnect(delayMs: number): void {

@@ -1,5 +1,6 @@
 import { ConfigurationError, TransportError, toError } from '../../errors/index.js';
 import type { MessageMeta, OutgoingMessage, SubscribeOptions } from '../types.js';
+import { deferred, type Deferred } from '../../internal/deferred.js';
 import { validateSubscribeOptions } from '../validate.js';
 import { ConsumerState, type Reconnecting } from './consumer.js';
 import { Cursor } from './cursor.js';
@@ -68,7 +69,7 @@ export class BrokerCore implements BrokerHost {
   /** A fault holds dispatch: cursors are marked dirty, no round runs. */
   #dispatchPaused = false;
   /** A fault restarts the broker: no connection until it is up again. */
-  #down: { readonly promise: Promise<void>; readonly resolve: () => void } | null = null;
+  #down: Deferred | null = null;
   #clockNow = 0;
   #clockUses = 0;
 
@@ -356,9 +357,7 @@ export class BrokerCore implements BrokerHost {
   goDown(): void {
     this.#assertOpen();
     if (this.#down !== null) return;
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.#down = { promise, resolve };
+    this.#down = deferred();
   }
 
   /** End a restart: every subscription is loaded again (see `Cursor.reload`), connections are taken. */

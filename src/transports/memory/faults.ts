@@ -1,4 +1,5 @@
 import { ConfigurationError, TransportError } from '../../errors/index.js';
+import { deferred } from '../../internal/deferred.js';
 import { booleanOption, integerOption, knownOptions, numberOption, objectOption } from '../../internal/validate.js';
 import type { SubscriptionType } from '../types.js';
 import { brokerCore, type MemoryBroker } from './broker.js';
@@ -166,12 +167,6 @@ function matcher(option: string, selector: unknown): (consumer: ConsumerState) =
 
 function closedError(): TransportError {
   return new TransportError('Memory broker closed', { retriable: false });
-}
-
-function deferred(): { readonly promise: Promise<void>; resolve(): void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 class MemoryBrokerFaults implements BrokerFaults {
