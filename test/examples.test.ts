@@ -11,6 +11,11 @@ describe('examples stay runnable', () => {
     expect(stdout).toMatch(/released: 0, abandoned: 0/);
   });
 
+  it('broker-faults applies every event once through lost acks, a drop, an unload and a restart', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/broker-faults.ts'], { timeout: 30_000 });
+    expect(stdout).toMatch(/acks lost: [1-9]\d*; repeats recognised and acknowledged: [1-9]\d*; events applied: 300 of 300/);
+  });
+
   it('decision-engine --quick runs every mode, loses nothing and prints the table', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/decision-engine/main.ts', '--quick'], {
       timeout: 60_000,

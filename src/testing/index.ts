@@ -1,4 +1,5 @@
-// `exclusive-consumer/testing`: contract suites for adapters and a history checker for engines.
+// `exclusive-consumer/testing`: contract suites for adapters, a history checker for engines, and
+// the embedded broker's faults for testing handlers.
 export { registerContract, uniqueName } from './contract.js';
 export type { ContractCase, TestRegistrar } from './contract.js';
 export { lockContract } from './lock-contract.js';
@@ -25,3 +26,14 @@ export type {
   PublishedEvent,
   RunRecord,
 } from './history.js';
+export { brokerFaults } from '../transports/memory/faults.js';
+export type {
+  BrokerFaults,
+  BrokerFaultsOptions,
+  ConsumerSelector,
+  FaultTarget,
+  LoseAcksOptions,
+  LostAcks,
+  ReconnectOptions,
+  RestartOptions,
+} from '../transports/memory/faults.js';

@@ -4,6 +4,13 @@ import { BrokerCore, type MemoryTopicStats } from './core.js';
 import { resolveBrokerOptions, type MemoryBrokerOptions } from './options.js';
 import { MemoryTransport } from './transport.js';
 
+const cores = new WeakMap<MemoryBroker, BrokerCore>();
+
+/** @internal The model behind a broker, for the fault kit (`brokerFaults`); `undefined` for anything else. */
+export function brokerCore(broker: MemoryBroker): BrokerCore | undefined {
+  return cores.get(broker);
+}
+
 /** Options of {@link MemoryBroker.createTopic}. */
 export interface CreateTopicOptions {
   /**
@@ -58,6 +65,7 @@ export class MemoryBroker {
   /** @throws ConfigurationError when an option is out of range. */
   constructor(options?: MemoryBrokerOptions) {
     this.#core = new BrokerCore(resolveBrokerOptions(options));
+    cores.set(this, this.#core);
   }
 
   /** Whether {@link MemoryBroker.close} was called. */
@@ -95,7 +103,9 @@ export class MemoryBroker {
    * close, its unacknowledged messages go to the other consumers at once (Key_Shared: its keys
    * move at once, even while its handlers still run), but its deliveries die — `ack()` rejects
    * with a `TransportError`, `nack()` does nothing — and its `onError` receives a `TransportError`.
-   * Returns whether such a consumer was connected.
+   * It never connects again (a crash); `brokerFaults(broker).dropConnection` drops a connection
+   * that the consumer replaces, as a Pulsar client does. Returns whether such a consumer was
+   * connected.
    */
   kill(consumerName: string): boolean {
     return this.#core.kill(consumerName);

@@ -1,4 +1,5 @@
 import { TransportError } from '../../errors/index.js';
+import { deferred, type Deferred } from '../../internal/deferred.js';
 import { deadLetterMessage } from '../dead-letter.js';
 import type { DeadLetterReason, Delivery, SubscribeOptions, Subscription, SubscriptionType } from '../types.js';
 import type { Cursor } from './cursor.js';
@@ -33,12 +34,18 @@ export class ConsumerState {
   unsettled = 0;
   paused = false;
   closed = false;
-  killed = false;
+  /** Why the broker disconnected it (killed, connection dropped), or `undefined` for a close. */
+  disconnectedBy: string | undefined;
+  /** Whether its transport declared `acknowledgementsCanBeLost` (only then may a fault lose its acks). */
+  readonly acksMayBeLost: boolean;
+  /** The subscription handle that reconnects after a dropped connection; unset for a crash. */
+  connection: Reconnecting | undefined;
   /** Deliveries of the current dispatch round, handed over in one `onMessages` call. */
   batch: MemoryDelivery[] = [];
   cursors: Cursor[] = [];
 
-  constructor(options: SubscribeOptions, host: BrokerHost, limit: number, nackDelayMs: number) {
+  constructor(options: SubscribeOptions, host: BrokerHost, limit: number, nackDelayMs: number, acksMayBeLost: boolean) {
+    this.acksMayBeLost = acksMayBeLost;
     this.name = options.consumerName;
     this.topic = options.topic;
     this.subscription = options.subscription;
@@ -90,14 +97,21 @@ export class ConsumerState {
 
   /** What `ack()` and `deadLetter()` of its deliveries reject with once it is gone. */
   closedError(): TransportError {
+    const by = this.disconnectedBy;
     return new TransportError(
-      this.killed ? `Consumer "${this.name}" was disconnected (killed)` : `Consumer "${this.name}" closed`,
+      by !== undefined ? `Consumer "${this.name}" was disconnected (${by})` : `Consumer "${this.name}" closed`,
       {
         retriable: false,
         context: { topic: this.topic, subscription: this.subscription, consumerName: this.name },
       },
     );
   }
+}
+
+/** @internal A subscription handle that connects again after the broker dropped its connection. */
+export interface Reconnecting {
+  /** Connect again after `delayMs` (waiting for a restarting broker); resolves once connected or closed. */
+  dropped(delayMs: number): Promise<void>;
 }
 
 const resolved: Promise<void> = Promise.resolve();
@@ -134,10 +148,17 @@ export class MemoryDelivery implements Delivery {
     this.#consumer = consumer;
   }
 
+  /** True once the connection that delivered it is gone (closed, killed, dropped): it can no longer be settled. */
+  get lost(): boolean {
+    return this.#consumer.closed;
+  }
+
   /**
    * Acknowledge for the whole subscription, even if the broker meanwhile redelivered the message to
    * another consumer (later acks of it are no-ops). Synchronous; rejects with a `TransportError`
-   * once this delivery's consumer is closed or killed, as the Pulsar client does.
+   * once this delivery's consumer is closed or killed, as the Pulsar client does. While a fault
+   * loses acknowledgements, it succeeds for the consumer and never reaches the subscription: the
+   * message stays with this connection and is redelivered when the connection drops.
    */
   ack(): void | Promise<void> {
     const consumer = this.#consumer;
@@ -145,7 +166,7 @@ export class MemoryDelivery implements Delivery {
     if (this.#settled) return;
     this.#settled = true;
     const record = this.#record;
-    record.cursor.ack(record);
+    if (!(consumer.acksMayBeLost && consumer.host.loseAck(consumer))) record.cursor.ack(record);
     consumer.released();
   }
 
@@ -182,21 +203,56 @@ export class MemoryDelivery implements Delivery {
   }
 }
 
-/** @internal The `Subscription` handle returned to the engine. */
-export class MemorySubscription implements Subscription {
-  readonly #consumer: ConsumerState;
-  readonly #disconnect: (consumer: ConsumerState) => void;
+/** @internal What a subscription handle needs from the broker to connect again. */
+export interface ConnectionHost {
+  readonly closed: boolean;
+  /** Connect a new consumer (throws as `BrokerCore.subscribe`). */
+  subscribe(options: SubscribeOptions, acksMayBeLost: boolean): ConsumerState;
+  /** Disconnect gracefully. */
+  disconnect(consumer: ConsumerState, by: string | undefined): void;
+  /** While the broker is down (restarting): resolves when it is up again. */
+  whenUp(): Promise<void> | undefined;
+}
 
-  constructor(consumer: ConsumerState, disconnect: (consumer: ConsumerState) => void) {
+/** Wait before trying again when the broker refused a reconnection (a Pulsar client backs off too). */
+const RETRY_REFUSED_MS = 100;
+
+/**
+ * @internal The `Subscription` handle returned to the engine. Like a Pulsar client's consumer, it
+ * outlives its connection: when the broker drops the connection (a fault of the kit, not a
+ * `kill`), it connects again, as a new broker-side consumer of the same name; deliveries of the old
+ * connection stay void.
+ */
+export class MemorySubscription implements Subscription, Reconnecting {
+  readonly #host: ConnectionHost;
+  readonly #options: SubscribeOptions;
+  readonly #onClose: (subscription: MemorySubscription) => void;
+  #consumer: ConsumerState;
+  #paused = false;
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #reconnected: Deferred | undefined;
+
+  constructor(host: ConnectionHost, options: SubscribeOptions, consumer: ConsumerState, onClose: (subscription: MemorySubscription) => void) {
+    this.#host = host;
+    this.#options = options;
     this.#consumer = consumer;
-    this.#disconnect = disconnect;
+    this.#onClose = onClose;
+    consumer.connection = this;
+  }
+
+  /** False from a dropped connection until the reconnection. */
+  get connected(): boolean {
+    return !this.#consumer.closed;
   }
 
   pause(): void {
+    this.#paused = true;
     this.#consumer.paused = true;
   }
 
   resume(): void {
+    this.#paused = false;
     const consumer = this.#consumer;
     if (!consumer.paused || consumer.closed) return;
     consumer.paused = false;
@@ -204,7 +260,64 @@ export class MemorySubscription implements Subscription {
   }
 
   close(): Promise<void> {
-    this.#disconnect(this.#consumer);
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#settleReconnection();
+      this.#host.disconnect(this.#consumer, undefined);
+      this.#onClose(this);
+    }
     return resolved;
+  }
+
+  dropped(delayMs: number): Promise<void> {
+    if (this.#closed) return resolved;
+    const promise = (this.#reconnected ??= deferred()).promise;
+    if (delayMs === 0) this.#reconnect(delayMs);
+    else this.#schedule(delayMs);
+    return promise;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#reconnect(delayMs);
+    }, delayMs);
+    // Not unref'd: whoever awaits the fault that dropped the connection waits for this.
+  }
+
+  #reconnect(delayMs: number): void {
+    const host = this.#host;
+    if (this.#closed || host.closed) {
+      this.#settleReconnection();
+      return;
+    }
+    if (!this.#consumer.closed) return;
+    const up = host.whenUp();
+    if (up !== undefined) {
+      void up.then(() => (delayMs === 0 ? this.#reconnect(0) : this.#schedule(delayMs)));
+      return;
+    }
+    let consumer: ConsumerState;
+    try {
+      consumer = host.subscribe(this.#options, this.#consumer.acksMayBeLost);
+    } catch (error) {
+      // Refused (another consumer took the subscription with another type meanwhile): keep trying.
+      this.#consumer.report(error instanceof Error ? error : new Error(String(error)));
+      this.#schedule(Math.max(delayMs, RETRY_REFUSED_MS));
+      return;
+    }
+    consumer.connection = this;
+    if (this.#paused) consumer.paused = true;
+    this.#consumer = consumer;
+    this.#settleReconnection();
+  }
+
+  #settleReconnection(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const pending = this.#reconnected;
+    this.#reconnected = undefined;
+    pending?.resolve();
   }
 }

@@ -1,14 +1,15 @@
 import { ConfigurationError, TransportError, toError } from '../../errors/index.js';
 import type { MessageMeta, OutgoingMessage, SubscribeOptions } from '../types.js';
+import { deferred, type Deferred } from '../../internal/deferred.js';
 import { validateSubscribeOptions } from '../validate.js';
-import { ConsumerState } from './consumer.js';
+import { ConsumerState, type Reconnecting } from './consumer.js';
 import { Cursor } from './cursor.js';
 import { STICKY_HASH_RANGE } from './hash-ring.js';
 import type { BrokerHost } from './host.js';
 import { PartitionLog, TopicState } from './log.js';
 import { murmur3 } from './murmur3.js';
 import type { ResolvedBrokerOptions } from './options.js';
-import type { CursorRecord } from './record.js';
+import { NACKED, type CursorRecord } from './record.js';
 
 const EMPTY_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -31,6 +32,10 @@ interface PendingNack {
 
 function closedError(): TransportError {
   return new TransportError('Memory broker closed', { retriable: false });
+}
+
+function downError(): TransportError {
+  return new TransportError('Memory broker is restarting', { retriable: true });
 }
 
 /**
@@ -57,6 +62,14 @@ export class BrokerCore implements BrokerHost {
   #nackTimerDue = Infinity;
   #ackTimer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
+  /** Set by the fault kit: transports created from now on declare `acknowledgementsCanBeLost`. */
+  faultsEnabled = false;
+  /** Set by the fault kit while it loses acknowledgements: whether to lose one of this consumer. */
+  ackLoss: ((consumer: ConsumerState) => boolean) | null = null;
+  /** A fault holds dispatch: cursors are marked dirty, no round runs. */
+  #dispatchPaused = false;
+  /** A fault restarts the broker: no connection until it is up again. */
+  #down: Deferred | null = null;
   #clockNow = 0;
   #clockUses = 0;
 
@@ -204,10 +217,15 @@ export class BrokerCore implements BrokerHost {
   // ---------------------------------------------------------------------------------------------
   // Consumers
 
-  /** Connect a consumer. Throws `ConfigurationError` (bad options) or `TransportError` (refused). */
-  subscribe(options: SubscribeOptions): ConsumerState {
+  /**
+   * Connect a consumer. Throws `ConfigurationError` (bad options) or `TransportError` (refused;
+   * retriable while the broker restarts). `acksMayBeLost`: its transport declared
+   * `acknowledgementsCanBeLost`.
+   */
+  subscribe(options: SubscribeOptions, acksMayBeLost = false): ConsumerState {
     validateSubscribeOptions(options);
     const logs = this.ensure(options.topic);
+    if (this.#down !== null) throw downError();
     const { subscription, consumerName, type } = options;
     for (const log of logs) {
       const cursor = log.cursors.get(subscription);
@@ -231,6 +249,7 @@ export class BrokerCore implements BrokerHost {
       this,
       Math.min(options.receiverQueueSize, this.#options.maxUnackedMessagesPerConsumer),
       options.nackRedeliveryDelayMs ?? this.#options.nackRedeliveryDelayMs,
+      acksMayBeLost,
     );
     for (const log of logs) {
       let cursor = log.cursors.get(subscription);
@@ -250,11 +269,14 @@ export class BrokerCore implements BrokerHost {
     return consumer;
   }
 
-  /** Disconnect a consumer: closed gracefully, killed, or because the broker closes. Idempotent. */
-  disconnect(consumer: ConsumerState, killed: boolean): void {
+  /**
+   * Disconnect a consumer: closed gracefully or because the broker closes (`by` undefined), or by
+   * the broker (`by` says why: killed, a dropped connection). Idempotent.
+   */
+  disconnect(consumer: ConsumerState, by: string | undefined): void {
     if (consumer.closed) return;
     consumer.closed = true;
-    consumer.killed = killed;
+    consumer.disconnectedBy = by;
     for (const cursor of consumer.cursors) cursor.detach(consumer);
     consumer.cursors = [];
     consumer.batch = [];
@@ -266,15 +288,106 @@ export class BrokerCore implements BrokerHost {
     for (const consumer of [...this.#consumers]) {
       if (consumer.name !== consumerName) continue;
       found = true;
-      this.disconnect(consumer, true);
+      this.disconnect(consumer, 'killed');
       consumer.report(consumer.closedError());
-      try {
-        consumer.onDeliveriesLost?.();
-      } catch {
-        // The consumer's reaction must not break the broker.
-      }
+      this.#deliveriesLost(consumer);
     }
     return found;
+  }
+
+  /** The consumers connected now. */
+  connected(): readonly ConsumerState[] {
+    return [...this.#consumers];
+  }
+
+  /**
+   * Drop the connection of `consumer`, as a network failure or a broker would: its unacknowledged
+   * messages go to the others, its deliveries die, its `onError` and `onDeliveriesLost` are told.
+   * Returns its subscription handle, which the caller tells to connect again (after a reload, say).
+   */
+  drop(consumer: ConsumerState, by: string): Reconnecting | undefined {
+    if (consumer.closed) return undefined;
+    this.disconnect(consumer, by);
+    consumer.report(
+      new TransportError(`Consumer "${consumer.name}" lost its connection to the memory broker (${by}); reconnecting`, {
+        retriable: true,
+        context: { topic: consumer.topic, subscription: consumer.subscription, consumerName: consumer.name },
+      }),
+    );
+    this.#deliveriesLost(consumer);
+    return consumer.connection;
+  }
+
+  #deliveriesLost(consumer: ConsumerState): void {
+    try {
+      consumer.onDeliveriesLost?.();
+    } catch {
+      // The consumer's reaction must not break the broker.
+    }
+  }
+
+  loseAck(consumer: ConsumerState): boolean {
+    const loss = this.ackLoss;
+    return loss !== null && loss(consumer);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Faults: held dispatch, restarts, reloaded subscriptions
+
+  get dispatchPaused(): boolean {
+    return this.#dispatchPaused;
+  }
+
+  /** Hold dispatch: publishes, acks and timers mark cursors dirty as usual; no round delivers. */
+  pauseDispatch(): void {
+    this.#dispatchPaused = true;
+  }
+
+  resumeDispatch(): void {
+    if (!this.#dispatchPaused) return;
+    this.#dispatchPaused = false;
+    if (this.#dirty.length !== 0 && this.#immediate === null && !this.#closed) this.#immediate = setImmediate(this.#runRound);
+  }
+
+  get down(): boolean {
+    return this.#down !== null;
+  }
+
+  /** Start a restart: refuse connections until {@link BrokerCore.comeUp}. The caller drops the existing ones. */
+  goDown(): void {
+    this.#assertOpen();
+    if (this.#down !== null) return;
+    this.#down = deferred();
+  }
+
+  /** End a restart: every subscription is loaded again (see `Cursor.reload`), connections are taken. */
+  comeUp(): void {
+    const down = this.#down;
+    if (down === null) return;
+    this.#down = null;
+    if (!this.#closed) this.reload(this.#cursors);
+    down.resolve();
+  }
+
+  /** While the broker is down: resolves when it is up again (or closed). */
+  whenUp(): Promise<void> | undefined {
+    return this.#down?.promise;
+  }
+
+  /** The subscriptions of `topic` (every partition of a partitioned topic), or `undefined` for an unknown topic. */
+  cursorsOf(topic: string): readonly Cursor[] | undefined {
+    return this.#lookup(topic)?.flatMap((log) => log.cursorList);
+  }
+
+  /** Load `cursors` again, and forget the negative acks pending on them (they are read again now). */
+  reload(cursors: readonly Cursor[]): void {
+    for (const cursor of cursors) cursor.reload();
+    this.#nacks = this.#nacks.filter((n) => n.record.state === NACKED);
+    if (this.#nacks.length === 0 && this.#nackTimer !== null) {
+      clearTimeout(this.#nackTimer);
+      this.#nackTimer = null;
+      this.#nackTimerDue = Infinity;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -284,7 +397,7 @@ export class BrokerCore implements BrokerHost {
     if (cursor.dirty || this.#closed) return;
     cursor.dirty = true;
     this.#dirty.push(cursor);
-    if (this.#immediate === null) this.#immediate = setImmediate(this.#runRound);
+    if (this.#immediate === null && !this.#dispatchPaused) this.#immediate = setImmediate(this.#runRound);
   }
 
   enlist(consumer: ConsumerState): void {
@@ -293,6 +406,8 @@ export class BrokerCore implements BrokerHost {
 
   readonly #runRound = (): void => {
     this.#immediate = null;
+    // Held by a fault: the dirty cursors wait for `resumeDispatch`.
+    if (this.#dispatchPaused) return;
     const dirty = this.#dirty;
     this.#dirty = [];
     const now = performance.now();
@@ -411,7 +526,7 @@ export class BrokerCore implements BrokerHost {
     this.#immediate = null;
     this.#nackTimer = null;
     this.#ackTimer = null;
-    for (const consumer of [...this.#consumers]) this.disconnect(consumer, false);
+    for (const consumer of [...this.#consumers]) this.disconnect(consumer, undefined);
     for (const cursor of this.#cursors) cursor.close();
     this.#cursors = [];
     this.#dirty = [];
@@ -419,6 +534,9 @@ export class BrokerCore implements BrokerHost {
     this.#nacks = [];
     this.#topics.clear();
     this.#logs.clear();
+    const down = this.#down;
+    this.#down = null;
+    down?.resolve();
   }
 
   #assertOpen(): void {

@@ -117,6 +117,25 @@ export class Cursor {
     this.#host.markDirty(this);
   }
 
+  /**
+   * The broker loaded the subscription again (a topic unload, a broker restart), its consumers
+   * gone: what it had not acknowledged is read again from the stored position, as new — redelivery
+   * counts and pending negative acknowledgements lived in the old broker's memory.
+   */
+  reload(): void {
+    const window = this.window;
+    for (let i = 0; i < window.length; i++) {
+      const record = window.get(i)!;
+      if (record.state === WAITING) record.redeliveryCount = 0;
+      else if (record.state === NACKED) {
+        record.redeliveryCount = 0;
+        record.state = WAITING;
+        this.incoming.push(record);
+      }
+    }
+    if (this.consumers.length !== 0) this.#host.markDirty(this);
+  }
+
   /** Stop timers (broker closing). */
   close(): void {
     this.#cancelSwitch();
@@ -313,7 +332,6 @@ export class Cursor {
       current !== undefined &&
       this.#runLength < this.#host.sharedRoundRobinBatchSize &&
       !current.closed &&
-      !current.killed &&
       current.canTake()
     ) {
       this.#runLength++;

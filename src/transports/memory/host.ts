@@ -14,6 +14,8 @@ export interface BrokerHost {
   enlist(consumer: ConsumerState): void;
   /** Publish synchronously (dead letters). Throws a `TransportError` once the broker is closed. */
   publish(topic: string, message: OutgoingMessage): string;
+  /** Whether a fault loses this acknowledgement of `consumer` (it then never reaches the cursor). */
+  loseAck(consumer: ConsumerState): boolean;
   /** Move `record` back to its cursor's replay set after `delayMs`. */
   scheduleNack(record: CursorRecord, delayMs: number): void;
 }

@@ -24,6 +24,9 @@ class MemoryProducer implements TopicProducer {
         new TransportError(`Producer of "${this.topic}" closed`, { retriable: false, context: { topic: this.topic } }),
       );
     }
+    // A Pulsar producer keeps what it sends while its broker restarts, and sends it once it is back.
+    const up = this.#core.whenUp();
+    if (up !== undefined) return up.then(() => this.#core.publish(this.topic, message));
     try {
       return Promise.resolve(this.#core.publish(this.topic, message));
     } catch (error) {
@@ -31,9 +34,9 @@ class MemoryProducer implements TopicProducer {
     }
   }
 
-  /** Resolves at once: a send is stored before its promise settles. */
+  /** Resolves at once (once the broker is up, while it restarts): a send is stored before its promise settles. */
   flush(): Promise<void> {
-    return resolved;
+    return this.#core.whenUp() ?? resolved;
   }
 
   close(): Promise<void> {
@@ -51,21 +54,24 @@ class MemoryProducer implements TopicProducer {
  */
 export class MemoryTransport implements Transport {
   readonly name = 'memory';
+  /**
+   * True for the transports of a broker with a fault kit (`brokerFaults`) created before them: its
+   * faults can lose acknowledgements, so their consumers remember what they completed.
+   */
+  readonly acknowledgementsCanBeLost: boolean;
   readonly #core: BrokerCore;
   readonly #subscriptions = new Set<Subscription>();
   readonly #producers = new Set<TopicProducer>();
 
   constructor(core: BrokerCore) {
     this.#core = core;
+    this.acknowledgementsCanBeLost = core.faultsEnabled;
   }
 
   subscribe(options: SubscribeOptions): Promise<Subscription> {
     try {
-      const consumer = this.#core.subscribe(options);
-      const subscription: Subscription = new MemorySubscription(consumer, (c) => {
-        this.#subscriptions.delete(subscription);
-        this.#core.disconnect(c, false);
-      });
+      const consumer = this.#core.subscribe(options, this.acknowledgementsCanBeLost);
+      const subscription = new MemorySubscription(this.#core, options, consumer, (s) => this.#subscriptions.delete(s));
       this.#subscriptions.add(subscription);
       return Promise.resolve(subscription);
     } catch (error) {
