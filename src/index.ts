@@ -83,6 +83,8 @@ export { exclusivityCounter } from './middleware/exclusivity-counter/index.js';
 export type { ExclusivityCounterOptions } from './middleware/exclusivity-counter/index.js';
 export type { CounterStore } from './middleware/exclusivity-counter/types.js';
 export { MemoryCounterStore } from './middleware/exclusivity-counter/memory-store.js';
+export { runLog } from './middleware/run-log/index.js';
+export type { RunLog, RunLogOptions } from './middleware/run-log/index.js';
 
 export { shutdown, shutdownOnSignals } from './shutdown.js';
 export type { Closable, ShutdownOptions, ShutdownReport, ShutdownTargets } from './shutdown.js';

@@ -22,9 +22,10 @@ export type { ProducerTracingOptions, TracedProducerOptions } from './producer.j
 export { instrumentConsumer } from './metrics.js';
 export { captureTraceContext, dispatchTracing } from './outbox.js';
 export type { CaptureTraceContextOptions, DispatchTracingOptions } from './outbox.js';
-export type { ConsumerMetricsOptions } from './metrics.js';
+export type { ConsumerMetricsOptions, SubscriptionStatsPolling } from './metrics.js';
 export { propertiesGetter, propertiesSetter } from './propagation.js';
-export { MetricAttributes, MetricNames, SpanAttributes, SpanEvents } from './semconv.js';
+export { MetricAttributes, MetricNames, Metrics, SpanAttributes, SpanEvents } from './semconv.js';
+export type { MetricDefinition, MetricInstrument } from './semconv.js';
 export type { Propagator } from './shared.js';
 export { hashKey } from '../logging/privacy.js';
 export type { TelemetryPrivacy } from '../logging/privacy.js';

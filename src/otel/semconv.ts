@@ -103,27 +103,70 @@ export const SpanEvents = Object.freeze({
   abort: 'exclusive_consumer.abort',
 } as const);
 
-/** Names of the metrics `instrumentConsumer` records, with their units in docs/observability.md. */
-export const MetricNames = Object.freeze({
-  consumedMessages: METRIC_MESSAGING_CLIENT_CONSUMED_MESSAGES,
-  processDuration: METRIC_MESSAGING_PROCESS_DURATION,
-  processed: 'exclusive_consumer.messages.processed',
-  failed: 'exclusive_consumer.messages.failed',
-  retried: 'exclusive_consumer.messages.retried',
-  deadLettered: 'exclusive_consumer.messages.dead_lettered',
-  released: 'exclusive_consumer.messages.released',
-  inFlight: 'exclusive_consumer.messages.in_flight',
-  running: 'exclusive_consumer.handlers.running',
-  activeKeys: 'exclusive_consumer.keys.active',
-  paused: 'exclusive_consumer.transport.paused',
-  lockWait: 'exclusive_consumer.lock.wait.duration',
-  violations: 'exclusive_consumer.exclusivity.violations',
-  staleWrites: 'exclusive_consumer.fencing.stale_writes',
-  keyMismatches: 'exclusive_consumer.key.mismatches',
-  leasesLost: 'exclusive_consumer.leases.lost',
-  stuck: 'exclusive_consumer.handlers.stuck',
-  errors: 'exclusive_consumer.errors',
+/**
+ * How a metric is recorded, which decides how a backend stores it: `counter` is a monotonic sum
+ * (Prometheus: `_total`), `updowncounter` a non-monotonic sum (a Prometheus gauge), `gauge` a last
+ * value, `histogram` a distribution (`_bucket`, `_sum`, `_count`).
+ */
+export type MetricInstrument = 'counter' | 'updowncounter' | 'gauge' | 'histogram';
+
+/** Name, unit and instrument of one metric this library records. */
+export interface MetricDefinition {
+  readonly name: string;
+  /** UCUM unit as the OpenTelemetry conventions write it: `s`, `1`, or an annotation such as `{message}`. */
+  readonly unit: string;
+  readonly instrument: MetricInstrument;
+}
+
+const metric = <N extends string, U extends string, I extends MetricInstrument>(
+  name: N,
+  unit: U,
+  instrument: I,
+): { readonly name: N; readonly unit: U; readonly instrument: I } => Object.freeze({ name, unit, instrument });
+
+/**
+ * Every metric `instrumentConsumer` records, with its unit and instrument: the one list the
+ * instruments, docs/observability.md and the dashboards and alert rules in ops/ are checked against.
+ */
+export const Metrics = Object.freeze({
+  consumedMessages: metric(METRIC_MESSAGING_CLIENT_CONSUMED_MESSAGES, '{message}', 'counter'),
+  processDuration: metric(METRIC_MESSAGING_PROCESS_DURATION, 's', 'histogram'),
+  processed: metric('exclusive_consumer.messages.processed', '{message}', 'counter'),
+  failed: metric('exclusive_consumer.messages.failed', '{attempt}', 'counter'),
+  retried: metric('exclusive_consumer.messages.retried', '{retry}', 'counter'),
+  deadLettered: metric('exclusive_consumer.messages.dead_lettered', '{message}', 'counter'),
+  released: metric('exclusive_consumer.messages.released', '{message}', 'counter'),
+  repeatsSkipped: metric('exclusive_consumer.messages.repeats_skipped', '{message}', 'counter'),
+  inFlight: metric('exclusive_consumer.messages.in_flight', '{message}', 'updowncounter'),
+  oldestUnsettledAge: metric('exclusive_consumer.messages.oldest_unsettled.age', 's', 'gauge'),
+  running: metric('exclusive_consumer.handlers.running', '{handler}', 'updowncounter'),
+  activeKeys: metric('exclusive_consumer.keys.active', '{key}', 'updowncounter'),
+  queueDepthHighWater: metric('exclusive_consumer.keys.queue_depth.high_water', '{message}', 'gauge'),
+  redeliveredRuns: metric('exclusive_consumer.runs.redelivered', '{run}', 'counter'),
+  paused: metric('exclusive_consumer.transport.paused', '1', 'gauge'),
+  connected: metric('exclusive_consumer.transport.connected', '1', 'gauge'),
+  lockWait: metric('exclusive_consumer.lock.wait.duration', 's', 'histogram'),
+  lockWaitTime: metric('exclusive_consumer.lock.wait.time', 's', 'counter'),
+  violations: metric('exclusive_consumer.exclusivity.violations', '{violation}', 'counter'),
+  staleWrites: metric('exclusive_consumer.fencing.stale_writes', '{write}', 'counter'),
+  keyMismatches: metric('exclusive_consumer.key.mismatches', '{message}', 'counter'),
+  leasesLost: metric('exclusive_consumer.leases.lost', '{lease}', 'counter'),
+  stuck: metric('exclusive_consumer.handlers.stuck', '{handler}', 'counter'),
+  errors: metric('exclusive_consumer.errors', '{error}', 'counter'),
+  subscriptionBacklog: metric('exclusive_consumer.pulsar.subscription.backlog', '{message}', 'gauge'),
+  subscriptionUnacked: metric('exclusive_consumer.pulsar.subscription.unacked', '{message}', 'gauge'),
+  subscriptionConsumers: metric('exclusive_consumer.pulsar.subscription.consumers', '{consumer}', 'gauge'),
+  subscriptionBlocked: metric('exclusive_consumer.pulsar.subscription.blocked', '1', 'gauge'),
+  drainingHashes: metric('exclusive_consumer.pulsar.subscription.draining.hashes', '{hash}', 'gauge'),
+  drainingUnacked: metric('exclusive_consumer.pulsar.subscription.draining.unacked', '{message}', 'gauge'),
+  consumerDrainingHashes: metric('exclusive_consumer.pulsar.consumer.draining.hashes', '{hash}', 'gauge'),
+  statsAge: metric('exclusive_consumer.pulsar.stats.age', 's', 'gauge'),
 } as const);
+
+/** Names of the metrics `instrumentConsumer` records (their units and instruments are in {@link Metrics}). */
+export const MetricNames: { readonly [K in keyof typeof Metrics]: (typeof Metrics)[K]['name'] } = Object.freeze(
+  Object.fromEntries(Object.entries(Metrics).map(([id, m]) => [id, m.name])) as { [K in keyof typeof Metrics]: (typeof Metrics)[K]['name'] },
+);
 
 /** Metric attributes of this library's own. */
 export const MetricAttributes = Object.freeze({

@@ -153,16 +153,19 @@ export function tracing<T = unknown>(options: TracingOptions<T> = {}): Middlewar
 
     // A run that waited for its key's lease starts when the wait did, so the wait shows on the
     // timeline as the first child, before the handler.
+    // Both ends are stamped here on one clock, the time origin plus the monotonic clock (as run
+    // logs are): the SDK's default start is Date.now(), whole milliseconds, and its default end is
+    // offset from it, so a key's next span could seem to start before this one ended.
     const now = performance.timeOrigin + performance.now();
     const waited = ctx.lockWaitMs > 0;
-    const startTime = waited ? now - ctx.lockWaitMs : undefined;
+    const startTime = waited ? now - ctx.lockWaitMs : now;
     const span = tracer.startSpan(
       `process ${consumer.topic}`,
       {
         kind: SpanKind.CONSUMER,
         attributes,
         links,
-        ...(startTime === undefined ? {} : { startTime }),
+        startTime,
         ...(continueTrace ? {} : { root: true }),
       },
       creation,
@@ -225,7 +228,7 @@ export function tracing<T = unknown>(options: TracingOptions<T> = {}): Middlewar
         }
       }
       if (endHook !== undefined) runHook(() => endHook(span, ctx, outcome), report('tracing:endHook'));
-      span.end();
+      span.end(performance.timeOrigin + performance.now());
     };
     // The outcome also says whether `ctx.signal` fired during the run; listening to the signal
     // instead would create an AbortController per run, which costs more than the span.

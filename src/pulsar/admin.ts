@@ -18,7 +18,22 @@ export interface PulsarAdminOptions {
   readonly timeoutMs?: number;
 }
 
-/** Backlog of one subscription, as the admin API reports it. */
+/** One consumer of a subscription, as the admin API reports it (summed over partitions, by name). */
+export interface PulsarSubscriptionConsumerStats {
+  /** The consumer name (the library's `consumerName`). */
+  readonly name: string;
+  /** Messages delivered to it and not yet acknowledged. */
+  readonly unacked: number;
+  /**
+   * Key_Shared on Pulsar ≥ 4.0: hashes moved away from this consumer that still wait for its
+   * unacknowledged messages ("draining hashes"); `undefined` when the broker does not report them.
+   */
+  readonly drainingHashes: number | undefined;
+  /** Whether the broker stopped dispatching to it: it reached its unacked-messages limit. */
+  readonly blocked: boolean;
+}
+
+/** Backlog and dispatch state of one subscription, as the admin API reports it. */
 export interface PulsarSubscriptionStats {
   /** Messages not yet acknowledged by the subscription (summed over partitions). */
   readonly backlog: number;
@@ -26,6 +41,21 @@ export interface PulsarSubscriptionStats {
   readonly unacked: number;
   /** Connected consumers (per partition for a partitioned topic, so a consumer counts once per partition). */
   readonly consumers: number;
+  /** The subscription type, e.g. `Key_Shared`, `Failover`; `undefined` when the broker does not say. */
+  readonly type: string | undefined;
+  /** Whether the broker stopped dispatching on some partition: the subscription reached its unacked-messages limit. */
+  readonly blocked: boolean;
+  /**
+   * Key_Shared on Pulsar ≥ 4.0 (PIP-379, `drainingHashesCount`): hashes whose messages wait
+   * because another consumer still holds unacknowledged messages of them. A count that stays up
+   * means a consumer is not acknowledging (a stuck handler): the keys it blocks go nowhere.
+   * `undefined` when the broker does not report it (another type, an older broker).
+   */
+  readonly drainingHashes: number | undefined;
+  /** Key_Shared on Pulsar ≥ 4.0 (`drainingHashesUnackedMessages`): unacknowledged messages that block those hashes. */
+  readonly drainingUnacked: number | undefined;
+  /** Each consumer (summed over partitions, by name). */
+  readonly consumerStats: readonly PulsarSubscriptionConsumerStats[];
 }
 
 /**
@@ -56,12 +86,83 @@ export interface PulsarAdmin {
    * broker. For testing what a deployment does on the routine reconnects of a cluster.
    */
   unloadTopic(topic: string): Promise<void>;
-  /** Backlog of `subscription` on `topic`, summed over partitions; `undefined` when there is no such subscription. */
+  /**
+   * Backlog, unacknowledged messages, consumers and (Key_Shared, Pulsar ≥ 4.0) draining hashes of
+   * `subscription` on `topic`, summed over partitions (`GET …/stats`, or `…/partitioned-stats`
+   * per partition); `undefined` when there is no such subscription.
+   */
   subscriptionStats(topic: string, subscription: string): Promise<PulsarSubscriptionStats | undefined>;
 }
 
+interface ConsumerStatsJson {
+  readonly consumerName?: string;
+  readonly unackedMessages?: number;
+  readonly blockedConsumerOnUnackedMsgs?: boolean;
+  readonly drainingHashesCount?: number;
+}
+
+interface SubscriptionStatsJson {
+  readonly msgBacklog?: number;
+  readonly unackedMessages?: number;
+  readonly type?: string;
+  readonly blockedSubscriptionOnUnackedMsgs?: boolean;
+  readonly drainingHashesCount?: number;
+  readonly drainingHashesUnackedMessages?: number;
+  readonly consumers?: readonly ConsumerStatsJson[];
+}
+
 interface TopicStatsJson {
-  readonly subscriptions?: Record<string, { msgBacklog?: number; unackedMessages?: number; consumers?: unknown[] }>;
+  readonly subscriptions?: Record<string, SubscriptionStatsJson>;
+  /** `partitioned-stats` with `perPartition=true`: each partition's own stats. */
+  readonly partitions?: Record<string, TopicStatsJson>;
+}
+
+/** Optional counts summed: `undefined` only when no part reported one. */
+const addOptional = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : a + b;
+
+/**
+ * One subscription's stats over the partitions. The broker's own sum (partitioned-stats) adds
+ * consumers up by position, not by name, and leaves their draining hashes out: summed here.
+ */
+function subscriptionOf(parts: readonly SubscriptionStatsJson[]): PulsarSubscriptionStats {
+  let backlog = 0;
+  let unacked = 0;
+  let consumers = 0;
+  let blocked = false;
+  let drainingHashes: number | undefined;
+  let drainingUnacked: number | undefined;
+  let type: string | undefined;
+  const byName = new Map<string, { unacked: number; drainingHashes: number | undefined; blocked: boolean }>();
+  for (const part of parts) {
+    backlog += part.msgBacklog ?? 0;
+    unacked += part.unackedMessages ?? 0;
+    blocked ||= part.blockedSubscriptionOnUnackedMsgs === true;
+    drainingHashes = addOptional(drainingHashes, part.drainingHashesCount);
+    drainingUnacked = addOptional(drainingUnacked, part.drainingHashesUnackedMessages);
+    type ??= part.type;
+    const list = Array.isArray(part.consumers) ? part.consumers : [];
+    consumers += list.length;
+    for (const c of list) {
+      const name = c.consumerName ?? '';
+      const seen = byName.get(name) ?? { unacked: 0, drainingHashes: undefined, blocked: false };
+      byName.set(name, {
+        unacked: seen.unacked + (c.unackedMessages ?? 0),
+        drainingHashes: addOptional(seen.drainingHashes, c.drainingHashesCount),
+        blocked: seen.blocked || c.blockedConsumerOnUnackedMsgs === true,
+      });
+    }
+  }
+  return {
+    backlog,
+    unacked,
+    consumers,
+    type,
+    blocked,
+    drainingHashes,
+    drainingUnacked,
+    consumerStats: [...byName].map(([name, c]) => ({ name, ...c })),
+  };
 }
 
 /** Pulsar's `MessageId.latest` as JSON: its 64-bit ids do not fit a JavaScript number, so written as text. */
@@ -151,17 +252,17 @@ export function pulsarAdmin(url: string, options: PulsarAdminOptions = {}): Puls
       await request('PUT', `${resolve(topic).path}/unload`, undefined);
     },
     async subscriptionStats(topic, subscription) {
+      stringOption('subscription', subscription, '');
       const t = resolve(topic);
       const partitioned = (await partitions(topic)) > 0;
-      const { status, text } = await request('GET', `${t.path}/${partitioned ? 'partitioned-stats' : 'stats'}`, undefined, [404]);
+      const path = `${t.path}/${partitioned ? 'partitioned-stats?perPartition=true' : 'stats'}`;
+      const { status, text } = await request('GET', path, undefined, [404]);
       if (status === 404) return undefined;
-      const stats = (JSON.parse(text) as TopicStatsJson).subscriptions?.[subscription];
-      if (stats === undefined) return undefined;
-      return {
-        backlog: stats.msgBacklog ?? 0,
-        unacked: stats.unackedMessages ?? 0,
-        consumers: Array.isArray(stats.consumers) ? stats.consumers.length : 0,
-      };
+      const stats = JSON.parse(text) as TopicStatsJson;
+      const tops = partitioned && stats.partitions !== undefined ? Object.values(stats.partitions) : [stats];
+      const parts = tops.flatMap((p) => (p.subscriptions?.[subscription] === undefined ? [] : [p.subscriptions[subscription]]));
+      if (parts.length === 0) return undefined;
+      return subscriptionOf(parts);
     },
   };
 }

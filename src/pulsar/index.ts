@@ -5,6 +5,6 @@ export * from './native/index.js';
 export type { PulsarTransport } from './transport-base.js';
 export type { PulsarTransportBaseOptions } from './transport-options.js';
 export { pulsarAdmin } from './admin.js';
-export type { PulsarAdmin, PulsarAdminOptions, PulsarSubscriptionStats } from './admin.js';
+export type { PulsarAdmin, PulsarAdminOptions, PulsarSubscriptionConsumerStats, PulsarSubscriptionStats } from './admin.js';
 export { partitionTopic, resolveTopic } from './topic.js';
 export type { PulsarTopicName } from './topic.js';

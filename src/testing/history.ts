@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { MixedClocksError } from '../errors/mixed-clocks-error.js';
 import { hostname } from 'node:os';
 import type { Middleware } from '../consumer/types.js';
@@ -89,6 +90,19 @@ export interface HistoryReport {
  */
 export function monotonicMicros(): number {
   return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** The name of the wall clock ({@link wallClockMicros}) in run records. */
+export const WALL_CLOCK = 'wall' as const;
+
+/**
+ * The wall clock in whole microseconds since the Unix epoch (floored): the time origin of this
+ * process plus its monotonic time, so it never steps back within a process. Comparable across
+ * processes and machines only as far as their clocks are synchronised (NTP: typically within a
+ * millisecond on one network); an overlap shorter than the skew can be missed or reported falsely.
+ */
+export function wallClockMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }
 
 let clockId: string | undefined;

@@ -14,7 +14,9 @@ export { counterStoreContract } from './counter-store-contract.js';
 export type { CounterStoreContractOptions } from './counter-store-contract.js';
 export { transportContract } from './transport-contract.js';
 export type { TransportContractOptions } from './transport-contract.js';
-export { HistoryRecorder, checkHistory, monotonicClockId, monotonicMicros } from './history.js';
+export { HistoryRecorder, WALL_CLOCK, checkHistory, monotonicClockId, monotonicMicros, wallClockMicros } from './history.js';
+export { checkRunLog, checkRuns, checkSpans, parseRunLog, parseSpans } from './deployment-check.js';
+export type { DeploymentCheckOptions, DeploymentReport, ParseSpansOptions, ParsedRuns } from './deployment-check.js';
 // The checker's error, also exported from the root with the other errors.
 export { MixedClocksError, isMixedClocksError } from '../errors/mixed-clocks-error.js';
 export type {
