@@ -9,9 +9,6 @@ import {
   type Meter,
   type MeterProvider,
   type Observable,
-  type ObservableCounter,
-  type ObservableGauge,
-  type ObservableUpDownCounter,
 } from '@opentelemetry/api';
 import type { ExclusiveConsumer } from '../consumer/types.js';
 import { ConfigurationError } from '../errors/configuration-error.js';
@@ -30,7 +27,6 @@ import {
   MESSAGING_SYSTEM_VALUE_PULSAR,
   MetricAttributes,
   Metrics,
-  type MetricDefinition,
 } from './semconv.js';
 import { SCOPE, errorType } from './shared.js';
 
