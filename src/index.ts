@@ -30,6 +30,8 @@ export type {
 
 export { jsonCodec, rawCodec, stringCodec } from './codecs/index.js';
 export type { Codec, JsonCodecOptions } from './codecs/index.js';
+export { schemaCodec } from './codecs/schema.js';
+export type { StandardSchemaV1 } from './codecs/standard-schema.js';
 
 export * from './errors/index.js';
 
