@@ -1,0 +1,77 @@
+// Checks the package as users get it, from the tarball `npm pack` makes of the built dist/ (run
+// `npm run build` first; `npm run lint:package` does):
+// 1. are-the-types-wrong on every entry point, under node10, node16 (CJS and ESM) and bundler;
+// 2. a consumer project compiled with `module: commonjs`, `moduleResolution: node10` imports every
+//    entry point's types (scripts/package-check/node10.ts).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const failures = [];
+const check = (what, ok, detail = '') => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${ok || detail === '' ? '' : `\n     ${detail.replaceAll('\n', '\n     ')}`}`);
+  if (!ok) failures.push(what);
+};
+
+const work = mkdtempSync(join(tmpdir(), 'ec-package-'));
+try {
+  const [{ filename }] = JSON.parse(
+    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' }),
+  );
+  const tarball = join(work, filename);
+  const unpack = (dir) => {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('tar', ['-xzf', tarball, '-C', dir, '--strip-components=1']);
+    return dir;
+  };
+
+  // 1. Default (strict) profile: node10 included, so typesVersions must cover the subpaths.
+  const attw = spawnSync(bin('attw'), [tarball], { encoding: 'utf8' });
+  check('are-the-types-wrong: every entry point under node10, node16 and bundler', attw.status === 0, attw.stdout + attw.stderr);
+
+  // 2. Inside the repository, so that the peers' types (ioredis, pg, @opentelemetry/api) resolve
+  //    from its node_modules; the package itself comes from the tarball, next to the project.
+  const project = join(root, '.package-check');
+  rmSync(project, { recursive: true, force: true });
+  unpack(join(project, 'node_modules', 'exclusive-consumer'));
+  copyFileSync(join(root, 'scripts', 'package-check', 'node10.ts'), join(project, 'index.ts'));
+  writeFileSync(join(project, 'package.json'), `${JSON.stringify({ name: 'node10-consumer', private: true, type: 'commonjs' })}\n`);
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    `${JSON.stringify(
+      {
+        compilerOptions: {
+          module: 'commonjs',
+          moduleResolution: 'node10',
+          target: 'ES2022',
+          lib: ['ES2023'],
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules', '@types')],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          esModuleInterop: true,
+        },
+        files: ['index.ts'],
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { encoding: 'utf8' });
+  check('a moduleResolution node10 project compiles against every entry point', tsc.status === 0, tsc.stdout + tsc.stderr);
+  rmSync(project, { recursive: true, force: true });
+
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+if (failures.length > 0) {
+  console.error(`\n${failures.length} package check(s) failed`);
+  process.exit(1);
+}
+console.log('\npackage checks passed');
