@@ -2,9 +2,10 @@
 // `npm run build` first; `npm run lint:package` does):
 // 1. are-the-types-wrong on every entry point, under node10, node16 (CJS and ESM) and bundler;
 // 2. a consumer project compiled with `module: commonjs`, `moduleResolution: node10` imports every
-//    entry point's types (scripts/package-check/node10.ts).
+//    entry point's types (scripts/package-check/node10.ts);
+// 3. every source map carries the sources it maps (src/ is not in the package).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,7 @@ const check = (what, ok, detail = '') => {
 
 const work = mkdtempSync(join(tmpdir(), 'ec-package-'));
 try {
-  const [{ filename }] = JSON.parse(
+  const [{ filename, files }] = JSON.parse(
     execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' }),
   );
   const tarball = join(work, filename);
@@ -65,6 +66,19 @@ try {
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { encoding: 'utf8' });
   check('a moduleResolution node10 project compiles against every entry point', tsc.status === 0, tsc.stdout + tsc.stderr);
   rmSync(project, { recursive: true, force: true });
+
+  // 3.
+  const maps = files.map((f) => f.path).filter((path) => path.endsWith('.map'));
+  const unpacked = unpack(join(work, 'package'));
+  const bare = maps.filter((path) => {
+    const map = JSON.parse(readFileSync(join(unpacked, path), 'utf8'));
+    const content = map.sourcesContent ?? [];
+    return content.length !== map.sources.length || content.some((text) => typeof text !== 'string' || text.length === 0);
+  });
+  check(`every source map (${maps.length}) inlines its sources`, maps.length > 0 && bare.length === 0, bare.slice(0, 10).join('\n'));
+  // A declaration map cannot inline its sources, and one pointing at the missing src/ only breaks
+  // go-to-definition: declarations ship without them.
+  check('no declaration map (it would point at the unshipped src/)', !maps.some((path) => path.endsWith('.d.ts.map')));
 
 } finally {
   rmSync(work, { recursive: true, force: true });
