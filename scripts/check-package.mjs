@@ -3,9 +3,10 @@
 // 1. are-the-types-wrong on every entry point, under node10, node16 (CJS and ESM) and bundler;
 // 2. a consumer project compiled with `module: commonjs`, `moduleResolution: node10` imports every
 //    entry point's types (scripts/package-check/node10.ts);
-// 3. every source map carries the sources it maps (src/ is not in the package).
+// 3. every source map carries the sources it maps (src/ is not in the package);
+// 4. without `@opentelemetry/api`, `require('exclusive-consumer/otel')` says what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +81,31 @@ try {
   // go-to-definition: declarations ship without them.
   check('no declaration map (it would point at the unshipped src/)', !maps.some((path) => path.endsWith('.d.ts.map')));
 
+  // 4. Outside the repository, so that nothing finds its node_modules: only tslib is installed.
+  const app = join(work, 'app');
+  unpack(join(app, 'node_modules', 'exclusive-consumer'));
+  symlinkSync(join(root, 'node_modules', 'tslib'), join(app, 'node_modules', 'tslib'), 'dir');
+  const run = (code, type) =>
+    spawnSync(process.execPath, [`--input-type=${type}`, '-e', code], { cwd: app, encoding: 'utf8' });
+  const required = run("require('exclusive-consumer/otel')", 'commonjs');
+  check(
+    "require('exclusive-consumer/otel') without @opentelemetry/api says what to install",
+    required.status !== 0 && required.stderr.includes('npm install @opentelemetry/api') && required.stderr.includes('EC_CONFIGURATION'),
+    required.stderr.split('\n').slice(0, 8).join('\n'),
+  );
+  const imported = run("await import('exclusive-consumer/otel')", 'module');
+  check(
+    "import('exclusive-consumer/otel') without @opentelemetry/api names the package",
+    imported.status !== 0 && imported.stderr.includes("'@opentelemetry/api'"),
+    imported.stderr.split('\n').slice(0, 8).join('\n'),
+  );
+  for (const [code, type] of [
+    ["require('exclusive-consumer'); require('exclusive-consumer/adapters')", 'commonjs'],
+    ["await import('exclusive-consumer'); await import('exclusive-consumer/adapters')", 'module'],
+  ]) {
+    const loaded = run(code, type);
+    check(`the root and adapters load with no optional peer installed (${type})`, loaded.status === 0, loaded.stderr);
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

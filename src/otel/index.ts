@@ -15,6 +15,9 @@
  *
  * @packageDocumentation
  */
+// First: under require(), a missing @opentelemetry/api is reported with what to install.
+import './require-api.js';
+
 export { tracing } from './tracing.js';
 export type { TracingOptions } from './tracing.js';
 export { createTracedProducer, producerTracing } from './producer.js';
