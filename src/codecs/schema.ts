@@ -23,8 +23,7 @@ import type { StandardSchemaV1 } from './standard-schema.js';
  * redelivery rather than dead-letter it (the payload is not at fault).
  *
  * @param schema any object implementing Standard Schema v1 (`schema['~standard']`)
- * @param inner turns bytes into the value to validate, and back
- * @default inner `jsonCodec()`
+ * @param inner turns bytes into the value to validate, and back (default: `jsonCodec()`)
  *
  * @example
  * ```ts

@@ -13,7 +13,7 @@
  *
  * See docs/observability.md for every span attribute, event and metric.
  *
- * @packageDocumentation
+ * @module exclusive-consumer/otel
  */
 // First: under require(), a missing @opentelemetry/api is reported with what to install.
 import './require-api.js';

@@ -1,4 +1,8 @@
-// `exclusive-consumer/testing`: contract suites for adapters and a history checker for engines.
+/**
+ * `exclusive-consumer/testing`: contract suites for adapters and a history checker for engines.
+ *
+ * @module exclusive-consumer/testing
+ */
 export { registerContract, uniqueName } from './contract.js';
 export type { ContractCase, TestRegistrar } from './contract.js';
 export { lockContract } from './lock-contract.js';

@@ -84,7 +84,7 @@ const ids = (effects: readonly { idempotencyKey: string }[]): string[] => effect
  * ```
  */
 export function outboxContract(
-  factory: (options: OutboxOptions) => AnyOutbox | Promise<AnyOutbox>,
+  factory: (options: OutboxOptions) => Outbox<unknown, unknown> | Promise<Outbox<unknown, unknown>>,
   options: OutboxContractOptions = {},
 ): ContractCase[] {
   const withOutbox =
