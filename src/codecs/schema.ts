@@ -40,9 +40,9 @@ export function schemaCodec<S extends StandardSchemaV1>(
 ): Codec<StandardSchemaV1.InferOutput<S>> {
   const props = standardProps(schema);
   adapterOption('inner', inner, ['decode', 'encode']);
-  // The validator's own object stays the receiver of `validate`, which may use `this`.
   const vendor = typeof props.vendor === 'string' && props.vendor.length > 0 ? props.vendor : 'schema';
   const check = (value: unknown, operation: 'decode' | 'encode'): StandardSchemaV1.InferOutput<S> => {
+    // Called on the validator's own object: `validate` may use `this`.
     const result = props.validate(value);
     if (isThenable(result)) {
       // Nobody awaits it: keep its rejection, if any, from being unhandled.
