@@ -1,7 +1,11 @@
-// `exclusive-consumer/adapters`: what writing an adapter takes (a transport, a lock, a store) and
-// the lease building blocks, beside the interfaces the root exports (`Transport`, `Lock`,
-// `FencingTokenSource`, `FencedStore`, `CounterStore`, `Codec`). Check an adapter with the
-// contract suites of `exclusive-consumer/testing`.
+/**
+ * `exclusive-consumer/adapters`: what writing an adapter takes (a transport, a lock, a store) and
+ * the lease building blocks, beside the interfaces the root exports (`Transport`, `Lock`,
+ * `FencingTokenSource`, `FencedStore`, `CounterStore`, `Codec`). Check an adapter with the
+ * contract suites of `exclusive-consumer/testing`.
+ *
+ * @module exclusive-consumer/adapters
+ */
 export type {
   DeadLetterReason,
   Delivery,

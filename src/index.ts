@@ -1,3 +1,12 @@
+/**
+ * `exclusive-consumer`: per-key exclusive event processing. `createExclusiveConsumer(topic, keyFn,
+ * handler, options)` runs one handler per key at a time, across the fleet, with concurrency across
+ * keys; fencing tokens, fenced stores and the outbox make a stale worker's writes and effects fail;
+ * the `exclusivityCounter` middleware reports violations. Adapters for Pulsar, Redis, PostgreSQL
+ * and OpenTelemetry live in the subpath entry points.
+ *
+ * @module exclusive-consumer
+ */
 export { createExclusiveConsumer } from './consumer/create.js';
 export { defaults } from './consumer/options.js';
 export type {
@@ -30,6 +39,8 @@ export type {
 
 export { jsonCodec, rawCodec, stringCodec } from './codecs/index.js';
 export type { Codec, JsonCodecOptions } from './codecs/index.js';
+export { schemaCodec } from './codecs/schema.js';
+export type { StandardSchemaV1 } from './codecs/standard-schema.js';
 
 export * from './errors/index.js';
 
@@ -38,7 +49,7 @@ export * from './errors/index.js';
 export type { InitialPosition, MessageMeta, Transport } from './transports/types.js';
 export { DeadLetterProperties, defaultDeadLetterTopic } from './transports/dead-letter.js';
 export { MemoryBroker, defaultMemoryBroker, memoryTransport } from './transports/memory/index.js';
-export type { MemoryBrokerOptions } from './transports/memory/index.js';
+export type { CreateTopicOptions, MemoryBrokerOptions, MemoryTopicStats, MemoryTransportOptions } from './transports/memory/index.js';
 
 export type { FencingTokenSource, Lock } from './locks/types.js';
 export { MemoryLock } from './locks/memory.js';

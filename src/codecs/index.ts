@@ -2,7 +2,8 @@ import type { MessageMeta } from '../transports/types.js';
 
 /**
  * Turns payload bytes into the event a handler receives, and back for producers. `decode` may throw;
- * the message is then dead-lettered with a `DecodeError`.
+ * the message is then dead-lettered with a `DecodeError`, unless the error is a `ConfigurationError`
+ * (the codec, not the payload, is at fault): then it is reported and the message released.
  */
 export interface Codec<T> {
   /** Short name, reported in decode errors. */
@@ -22,7 +23,7 @@ export interface JsonCodecOptions {
 
 /**
  * UTF-8 JSON. The default codec. It does not validate the shape of the event: validate in the
- * handler, or wrap this codec with a schema check that throws on bad input.
+ * handler, or use `schemaCodec(schema)`, which wraps this codec with a schema check.
  */
 export function jsonCodec<T = unknown>(options: JsonCodecOptions = {}): Codec<T> {
   const { reviver } = options;

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { isConfigurationError } from '../errors/configuration-error.js';
 import { ConsumerStateError } from '../errors/consumer-state-error.js';
 import { ConsumerStoppedError } from '../errors/consumer-stopped-error.js';
 import { DecodeError } from '../errors/decode-error.js';
@@ -429,6 +430,13 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       try {
         event = codec.decode(delivery.data, delivery);
       } catch (error) {
+        if (isConfigurationError(error)) {
+          // The codec is misconfigured (a schema that validates asynchronously), not the payload at
+          // fault: give the message back rather than dead-letter every message.
+          this.reportError(error, 'decode');
+          this.#release(delivery, undefined, 'codec misconfigured');
+          continue;
+        }
         void this.#deadLetter(delivery, undefined, new DecodeError(codec.name, delivery.id, error), 0);
         continue;
       }

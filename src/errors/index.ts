@@ -12,6 +12,8 @@ export { LockLostError, isLockLostError } from './lock-lost-error.js';
 export { MiddlewareError, isMiddlewareError } from './middleware-error.js';
 export { MixedClocksError, isMixedClocksError } from './mixed-clocks-error.js';
 export { NonRetriableError, isNonRetriableError } from './non-retriable-error.js';
+export { SchemaValidationError, isSchemaValidationError } from './schema-validation-error.js';
+export type { SchemaIssue } from './schema-validation-error.js';
 export { StaleTokenError, isStaleTokenError } from './stale-token-error.js';
 export { SubscriptionTypeConflictError, isSubscriptionTypeConflictError } from './subscription-type-conflict-error.js';
 export { TransportError, isTransportError } from './transport-error.js';

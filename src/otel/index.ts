@@ -13,8 +13,11 @@
  *
  * See docs/observability.md for every span attribute, event and metric.
  *
- * @packageDocumentation
+ * @module exclusive-consumer/otel
  */
+// First: under require(), a missing @opentelemetry/api is reported with what to install.
+import './require-api.js';
+
 export { tracing } from './tracing.js';
 export type { TracingOptions } from './tracing.js';
 export { createTracedProducer, producerTracing } from './producer.js';

@@ -1,5 +1,9 @@
-// `exclusive-consumer/pulsar`: Apache Pulsar adapters and helpers. Each transport's barrel lists
-// exactly its public API; what the two transports share is listed here.
+/**
+ * `exclusive-consumer/pulsar`: Apache Pulsar adapters and helpers. Each transport's barrel lists
+ * exactly its public API; what the two transports share is listed here.
+ *
+ * @module exclusive-consumer/pulsar
+ */
 export * from './websocket/index.js';
 export * from './native/index.js';
 export type { PulsarTransport } from './transport-base.js';

@@ -1,5 +1,9 @@
-// `exclusive-consumer/redis`: Redis adapters. ioredis is never imported at run time: pass a client
-// you built (`new Redis(…)` or `new Cluster(…)`), with your own TLS, auth and retry options.
+/**
+ * `exclusive-consumer/redis`: Redis adapters. ioredis is never imported at run time: pass a client
+ * you built (`new Redis(…)` or `new Cluster(…)`), with your own TLS, auth and retry options.
+ *
+ * @module exclusive-consumer/redis
+ */
 export type { RedisArgument, RedisLike, RedisPipelineLike } from './client.js';
 export { createEval } from './eval.js';
 export type { EvalFunction, LuaScript } from './eval.js';

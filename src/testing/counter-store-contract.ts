@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { CounterStore } from '../middleware/exclusivity-counter/types.js';
+import { describeCall, expectResult } from './calls.js';
 import { uniqueName, type ContractCase } from './contract.js';
 
 /** Options of {@link counterStoreContract}. */
@@ -30,13 +31,16 @@ export function counterStoreContract(
     }
   };
 
+  const increment = async (store: CounterStore, key: string, holder: string, expected: number, why: string): Promise<void> =>
+    expectResult(describeCall('increment', key, undefined, `holder ${JSON.stringify(holder)}`), await store.increment(key, holder), expected, why);
+
   const cases: ContractCase[] = [
     {
       name: 'increment returns 0 for the first run and 1 for another holder',
       run: withStore(async (store, key) => {
-        assert.equal(await store.increment(key, 'h1'), 0);
-        assert.equal(await store.increment(key, 'h2'), 1);
-        assert.equal(await store.increment(key, 'h3'), 2);
+        await increment(store, key, 'h1', 0, '0 other runs counted on the key');
+        await increment(store, key, 'h2', 1, '1 other run counted on the key');
+        await increment(store, key, 'h3', 2, '2 other runs counted on the key');
       }),
     },
     {
@@ -45,10 +49,10 @@ export function counterStoreContract(
         await store.increment(key, 'h1');
         await store.increment(key, 'h2');
         await store.decrement(key, 'h2');
-        assert.equal(await store.increment(key, 'h3'), 1, 'only h1 left before h3');
+        await increment(store, key, 'h3', 1, 'only h1 left before h3');
         await store.decrement(key, 'h1');
         await store.decrement(key, 'h3');
-        assert.equal(await store.increment(key, 'h4'), 0, 'nothing left before h4');
+        await increment(store, key, 'h4', 0, 'nothing left before h4');
       }),
     },
     {
@@ -59,17 +63,17 @@ export function counterStoreContract(
         await store.decrement(key, 'h2');
         await store.decrement(key, 'h2');
         await store.decrement(key, 'never-counted');
-        assert.equal(await store.increment(key, 'h3'), 1, 'h1 is still counted');
+        await increment(store, key, 'h3', 1, 'h1 is still counted');
       }),
     },
     {
       name: 'keys are independent',
       run: withStore(async (store, key) => {
         const other = `${key}-other`;
-        assert.equal(await store.increment(key, 'h1'), 0);
-        assert.equal(await store.increment(other, 'h2'), 0);
+        await increment(store, key, 'h1', 0, '0 other runs counted on the key');
+        await increment(store, other, 'h2', 0, '0 other runs counted on the key');
         await store.decrement(other, 'h1');
-        assert.equal(await store.increment(key, 'h3'), 1, 'decrement on another key does not count here');
+        await increment(store, key, 'h3', 1, 'decrement on another key does not count here');
       }),
     },
     {
@@ -82,7 +86,7 @@ export function counterStoreContract(
           Array.from({ length: n }, (_, i) => i),
         );
         await Promise.all(Array.from({ length: n }, (_, i) => store.decrement(key, `h${i}`)));
-        assert.equal(await store.increment(key, 'after'), 0, 'all decremented');
+        await increment(store, key, 'after', 0, 'all decremented');
       }),
     },
   ];

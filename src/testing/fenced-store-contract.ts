@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { isStaleTokenError, type StaleTokenError } from '../errors/stale-token-error.js';
 import { isVersionConflictError } from '../errors/version-conflict-error.js';
-import type { Fence, FencedRecord, FencedStore } from '../fencing/types.js';
+import type { Fence, FencedRecord, FencedStore, PutOptions } from '../fencing/types.js';
 import { updateFenced } from '../fencing/update.js';
+import { describeCall, expectRejection } from './calls.js';
 import { uniqueName, type ContractCase } from './contract.js';
 
 /** Options of {@link fencedStoreContract}. */
@@ -11,21 +12,30 @@ export interface FencedStoreContractOptions {
   readonly cleanup?: (store: FencedStore<unknown>) => Promise<void>;
 }
 
-/** Rejects unless `promise` rejects with a `StaleTokenError` carrying these tokens. */
-async function assertStale(promise: Promise<unknown>, token: number, currentToken: number): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(isStaleTokenError(error), `expected a StaleTokenError, got ${String(error)}`);
+/** A call under test and the failure-message name of it. */
+interface Call {
+  readonly call: string;
+  readonly promise: Promise<unknown>;
+}
+
+/** `store.put(…)`, named with its key, token, owner and version condition. */
+function put(store: FencedStore<unknown>, key: string, value: unknown, fence: Fence, options?: PutOptions): Call {
+  const extra = options?.ifVersion === undefined ? [] : [`ifVersion ${options.ifVersion}`];
+  return { call: describeCall('put', key, fence, ...extra), promise: store.put(key, value, fence, options) };
+}
+
+/** Rejects unless the call rejects with a `StaleTokenError` carrying these tokens. */
+async function assertStale({ call, promise }: Call, token: number, currentToken: number): Promise<void> {
+  await expectRejection(call, promise, `a StaleTokenError (token ${token}, currentToken ${currentToken})`, (error) => {
+    if (!isStaleTokenError(error)) return false;
     assert.equal((error as StaleTokenError).token, token, 'error.token');
     assert.equal((error as StaleTokenError).currentToken, currentToken, 'error.currentToken');
     return true;
   });
 }
 
-async function assertVersionConflict(promise: Promise<unknown>): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(isVersionConflictError(error), `expected a VersionConflictError, got ${String(error)}`);
-    return true;
-  });
+async function assertVersionConflict({ call, promise }: Call): Promise<void> {
+  await expectRejection(call, promise, 'a VersionConflictError', isVersionConflictError);
 }
 
 /** A shuffled copy of `items` (Fisher–Yates). */
@@ -85,8 +95,8 @@ export function fencedStoreContract(
       name: 'rejects a lower token with a StaleTokenError carrying both tokens',
       run: withStore(async (store, key) => {
         await store.put(key, 'new', { token: 5, owner: 'b' });
-        await assertStale(store.put(key, 'old', { token: 3, owner: 'a' }), 3, 5);
-        await assertStale(store.put(key, 'old', { token: 4, owner: 'b' }), 4, 5);
+        await assertStale(put(store, key, 'old', { token: 3, owner: 'a' }), 3, 5);
+        await assertStale(put(store, key, 'old', { token: 4, owner: 'b' }), 4, 5);
       }),
     },
     {
@@ -101,7 +111,7 @@ export function fencedStoreContract(
       name: 'rejects an equal token from another owner',
       run: withStore(async (store, key) => {
         await store.put(key, 1, { token: 4, owner: 'a' });
-        await assertStale(store.put(key, 2, { token: 4, owner: 'b' }), 4, 4);
+        await assertStale(put(store, key, 2, { token: 4, owner: 'b' }), 4, 4);
       }),
     },
     {
@@ -109,9 +119,9 @@ export function fencedStoreContract(
       run: withStore(async (store, key) => {
         await store.put(key, { v: 'first' }, { token: 2, owner: 'a' });
         const before = await store.put(key, { v: 'kept' }, { token: 6, owner: 'b' });
-        await assertStale(store.put(key, { v: 'lost' }, { token: 5, owner: 'a' }), 5, 6);
-        await assertStale(store.put(key, { v: 'lost' }, { token: 6, owner: 'a' }), 6, 6);
-        await assertStale(store.put(key, { v: 'lost' }, { token: 1, owner: 'b' }, { ifVersion: 2 }), 1, 6);
+        await assertStale(put(store, key, { v: 'lost' }, { token: 5, owner: 'a' }), 5, 6);
+        await assertStale(put(store, key, { v: 'lost' }, { token: 6, owner: 'a' }), 6, 6);
+        await assertStale(put(store, key, { v: 'lost' }, { token: 1, owner: 'b' }, { ifVersion: 2 }), 1, 6);
         assert.deepEqual(await store.get(key), before);
         // The rejected tokens were not recorded either: the holder of 6 still writes.
         const after = await store.put(key, { v: 'next' }, { token: 6, owner: 'b' });
@@ -123,7 +133,7 @@ export function fencedStoreContract(
       run: withStore(async (store, key) => {
         const created = await store.put(key, 'x', { token: 1, owner: 'a' }, { ifVersion: 0 });
         assert.equal(created.version, 1);
-        await assertVersionConflict(store.put(key, 'y', { token: 2, owner: 'a' }, { ifVersion: 0 }));
+        await assertVersionConflict(put(store, key, 'y', { token: 2, owner: 'a' }, { ifVersion: 0 }));
         assert.deepEqual(await store.get(key), created, 'a conflicting write changes nothing');
       }),
     },
@@ -131,7 +141,7 @@ export function fencedStoreContract(
       name: 'ifVersion accepts a matching version and rejects another',
       run: withStore(async (store, key) => {
         await store.put(key, 'x', { token: 1, owner: 'a' });
-        await assertVersionConflict(store.put(key, 'y', { token: 3, owner: 'a' }, { ifVersion: 2 }));
+        await assertVersionConflict(put(store, key, 'y', { token: 3, owner: 'a' }, { ifVersion: 2 }));
         const record = await store.put(key, 'y', { token: 1, owner: 'a' }, { ifVersion: 1 });
         assert.deepEqual(record, { value: 'y', token: 1, owner: 'a', version: 2 });
         // The conflicting write did not record its token 3, so token 2 is still current enough.
@@ -142,7 +152,7 @@ export function fencedStoreContract(
       name: 'reports a stale token rather than a version conflict when both apply',
       run: withStore(async (store, key) => {
         await store.put(key, 'x', { token: 5, owner: 'a' });
-        await assertStale(store.put(key, 'y', { token: 3, owner: 'b' }, { ifVersion: 9 }), 3, 5);
+        await assertStale(put(store, key, 'y', { token: 3, owner: 'b' }, { ifVersion: 9 }), 3, 5);
       }),
     },
     {
@@ -202,14 +212,12 @@ export function fencedStoreContract(
       run: withStore(async (store, key) => {
         await store.put(key, 0, { token: 9, owner: 'new' });
         let calls = 0;
-        await assertStale(
-          updateFenced(store, key, { token: 2, owner: 'old' }, () => {
-            calls += 1;
-            return 1;
-          }),
-          2,
-          9,
-        );
+        const fence: Fence = { token: 2, owner: 'old' };
+        const promise = updateFenced(store, key, fence, () => {
+          calls += 1;
+          return 1;
+        });
+        await assertStale({ call: describeCall('updateFenced', key, fence), promise }, 2, 9);
         assert.equal(calls, 1, 'computed once');
       }),
     },

@@ -1,5 +1,9 @@
-// `exclusive-consumer/testing`: contract suites for adapters, a history checker for engines, and
-// the embedded broker's faults for testing handlers.
+/**
+ * `exclusive-consumer/testing`: contract suites for adapters, a history checker for engines and
+ * deployments, and the embedded broker's faults for testing handlers.
+ *
+ * @module exclusive-consumer/testing
+ */
 export { registerContract, uniqueName } from './contract.js';
 export type { ContractCase, TestRegistrar } from './contract.js';
 export { lockContract } from './lock-contract.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Lease, Lock } from '../locks/types.js';
+import { describeCall, expectResult } from './calls.js';
 import { sleep, uniqueName, type ContractCase } from './contract.js';
 
 /** Options of {@link lockContract}. */
@@ -60,9 +61,15 @@ export function lockContract(
 
   const acquire = async (lock: Lock, key: string, owner: string, ttlMs = ttl): Promise<Lease> => {
     const lease = await lock.tryAcquire(key, owner, ttlMs);
-    assert.ok(lease !== undefined, `${owner} acquires ${JSON.stringify(key)}`);
+    assert.ok(lease !== undefined, `${describeCall('tryAcquire', key, { owner }, `ttlMs ${ttlMs}`)} returned undefined, expected a lease`);
     return lease;
   };
+  const refused = async (lock: Lock, key: string, owner: string, why: string): Promise<void> =>
+    expectResult(describeCall('tryAcquire', key, { owner }, `ttlMs ${ttl}`), await lock.tryAcquire(key, owner, ttl), undefined, why);
+  const release = async (lock: Lock, lease: Lease, expected: boolean, why: string): Promise<void> =>
+    expectResult(describeCall('release', lease.key, lease), await lock.release(lease), expected, why);
+  const extend = async (lock: Lock, lease: Lease, ttlMs: number, expected: boolean, why: string): Promise<void> =>
+    expectResult(describeCall('extend', lease.key, lease, `ttlMs ${ttlMs}`), await lock.extend(lease, ttlMs), expected, why);
 
   const cases: ContractCase[] = [
     {
@@ -81,7 +88,7 @@ export function lockContract(
       timeoutMs,
       run: withLock(async (lock, key) => {
         await acquire(lock, key, 'a', ttl * 10);
-        assert.equal(await lock.tryAcquire(key, 'b', ttl), undefined);
+        await refused(lock, key, 'b', 'another lease holds the key');
       }),
     },
     {
@@ -89,8 +96,8 @@ export function lockContract(
       timeoutMs,
       run: withLock(async (lock, key) => {
         const lease = await acquire(lock, key, 'a', ttl * 10);
-        assert.equal(await lock.tryAcquire(key, 'a', ttl), undefined);
-        assert.equal(await lock.release(lease), true, 'the original lease is still held');
+        await refused(lock, key, 'a', 'no re-entrance: the same owner holds the key');
+        await release(lock, lease, true, 'the original lease is still held');
       }),
     },
     {
@@ -102,7 +109,7 @@ export function lockContract(
           const lease = await acquire(lock, key, i % 2 === 0 ? 'a' : 'b');
           assert.ok(lease.token > previous, `token ${lease.token} > ${previous}`);
           previous = lease.token;
-          assert.equal(await lock.release(lease), true);
+          await release(lock, lease, true, 'the holder releases');
         }
       }),
     },
@@ -111,11 +118,11 @@ export function lockContract(
       timeoutMs,
       run: withLock(async (lock, key) => {
         const lease = await acquire(lock, key, 'a', ttl * 10);
-        assert.equal(await lock.release({ ...lease, owner: 'b' }), false, 'wrong owner');
-        assert.equal(await lock.release({ ...lease, token: lease.token + 1 }), false, 'newer token');
-        assert.equal(await lock.release({ ...lease, token: lease.token - 1 }), false, 'older token');
-        assert.equal(await lock.tryAcquire(key, 'b', ttl), undefined, 'still held after failed releases');
-        assert.equal(await lock.release(lease), true, 'the holder releases');
+        await release(lock, { ...lease, owner: 'b' }, false, 'wrong owner');
+        await release(lock, { ...lease, token: lease.token + 1 }, false, 'newer token');
+        await release(lock, { ...lease, token: lease.token - 1 }, false, 'older token');
+        await refused(lock, key, 'b', 'still held after failed releases');
+        await release(lock, lease, true, 'the holder releases');
         const next = await acquire(lock, key, 'b');
         assert.ok(next.token > lease.token);
       }),
@@ -125,10 +132,10 @@ export function lockContract(
       timeoutMs,
       run: withLock(async (lock, key) => {
         const lease = await acquire(lock, key, 'a', ttl * 10);
-        assert.equal(await lock.extend({ ...lease, owner: 'b' }, ttl * 10), false, 'wrong owner');
-        assert.equal(await lock.extend({ ...lease, token: lease.token + 1 }, ttl * 10), false, 'newer token');
-        assert.equal(await lock.extend({ ...lease, token: lease.token - 1 }, ttl * 10), false, 'older token');
-        assert.equal(await lock.extend(lease, ttl * 10), true, 'the holder extends');
+        await extend(lock, { ...lease, owner: 'b' }, ttl * 10, false, 'wrong owner');
+        await extend(lock, { ...lease, token: lease.token + 1 }, ttl * 10, false, 'newer token');
+        await extend(lock, { ...lease, token: lease.token - 1 }, ttl * 10, false, 'older token');
+        await extend(lock, lease, ttl * 10, true, 'the holder extends');
       }),
     },
     {
@@ -137,12 +144,12 @@ export function lockContract(
       run: withLock(async (lock, key) => {
         const lease = await acquire(lock, key, 'a');
         await sleep(ttl / 2);
-        assert.equal(await lock.extend(lease, ttl * 4), true);
+        await extend(lock, lease, ttl * 4, true, 'the holder extends');
         await sleep(ttl);
         // 1.5 TTL after acquiring; the extension runs to 4.5 TTL.
-        assert.equal(await lock.tryAcquire(key, 'b', ttl), undefined, 'still held after the original TTL');
-        assert.equal(await lock.extend(lease, ttl), true, 'still extendable');
-        assert.equal(await lock.release(lease), true);
+        await refused(lock, key, 'b', 'still held after the original TTL');
+        await extend(lock, lease, ttl, true, 'still extendable');
+        await release(lock, lease, true, 'the holder releases');
       }),
     },
     {
@@ -151,8 +158,8 @@ export function lockContract(
       run: withLock(async (lock, key) => {
         const lease = await acquire(lock, key, 'a');
         await sleep(pastTtl);
-        assert.equal(await lock.extend(lease, ttl), false, 'extend after expiry');
-        assert.equal(await lock.release(lease), false, 'release after expiry');
+        await extend(lock, lease, ttl, false, 'extend after expiry');
+        await release(lock, lease, false, 'release after expiry');
       }),
     },
     {
@@ -163,9 +170,9 @@ export function lockContract(
         await sleep(pastTtl);
         const second = await acquire(lock, key, 'b');
         assert.ok(second.token > first.token, `token ${second.token} > ${first.token}`);
-        assert.equal(await lock.extend(first, ttl), false, 'the expired holder cannot extend');
-        assert.equal(await lock.release(first), false, 'the expired holder cannot release');
-        assert.equal(await lock.tryAcquire(key, 'a', ttl), undefined, 'the new lease stands');
+        await extend(lock, first, ttl, false, 'the expired holder cannot extend');
+        await release(lock, first, false, 'the expired holder cannot release');
+        await refused(lock, key, 'a', 'the new lease stands');
       }),
     },
     {
@@ -175,10 +182,10 @@ export function lockContract(
         const other = `${key}-other`;
         const a = await acquire(lock, key, 'a', ttl * 10);
         const b = await acquire(lock, other, 'b', ttl * 10);
-        assert.equal(await lock.release({ ...a, key: other }), false, "a's lease does not release another key");
-        assert.equal(await lock.release(a), true);
-        assert.equal(await lock.tryAcquire(other, 'c', ttl), undefined, 'releasing one key leaves the other held');
-        assert.equal(await lock.release(b), true);
+        await release(lock, { ...a, key: other }, false, "a's lease does not release another key");
+        await release(lock, a, true, 'the holder releases');
+        await refused(lock, other, 'c', 'releasing one key leaves the other held');
+        await release(lock, b, true, 'the holder releases');
       }),
     },
     {
@@ -190,7 +197,7 @@ export function lockContract(
         );
         const granted = results.filter((lease): lease is Lease => lease !== undefined);
         assert.equal(granted.length, 1, `${granted.length} of 50 attempts granted`);
-        assert.equal(await lock.release(granted[0] as Lease), true);
+        await release(lock, granted[0] as Lease, true, 'the holder releases');
       }),
     },
     {
@@ -201,14 +208,14 @@ export function lockContract(
         const keys = [...SPECIAL_KEYS.map((special) => `${key}${special}`), `{${key}}`, key];
         const leases: Lease[] = [];
         for (const k of keys) leases.push(await acquire(lock, k, 'a', ttl * 10));
-        for (const k of keys) assert.equal(await lock.tryAcquire(k, 'b', ttl), undefined, `${JSON.stringify(k)} is held`);
+        for (const k of keys) await refused(lock, k, 'b', `${JSON.stringify(k)} is held`);
         for (const lease of leases) {
-          assert.equal(await lock.extend(lease, ttl * 10), true, `extend ${JSON.stringify(lease.key)}`);
-          assert.equal(await lock.release(lease), true, `release ${JSON.stringify(lease.key)}`);
+          await extend(lock, lease, ttl * 10, true, `extend ${JSON.stringify(lease.key)}`);
+          await release(lock, lease, true, `release ${JSON.stringify(lease.key)}`);
         }
         for (const k of keys) {
           const again = await acquire(lock, k, 'b');
-          assert.equal(await lock.release(again), true);
+          await release(lock, again, true, 'the holder releases');
         }
       }),
     },

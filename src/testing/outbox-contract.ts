@@ -3,7 +3,8 @@ import { isStaleTokenError, type StaleTokenError } from '../errors/stale-token-e
 import { isVersionConflictError } from '../errors/version-conflict-error.js';
 import type { Fence } from '../fencing/types.js';
 import { effectIdempotencyKey } from '../outbox/effects.js';
-import type { ClaimedEffect, Outbox, OutboxOptions } from '../outbox/types.js';
+import type { ClaimedEffect, CommitOptions, EffectInput, Outbox, OutboxOptions } from '../outbox/types.js';
+import { describeCall, expectRejection, expectResult } from './calls.js';
 import { sleep, uniqueName, type ContractCase } from './contract.js';
 
 /** Options of {@link outboxContract}. */
@@ -14,13 +15,39 @@ export interface OutboxContractOptions {
 
 type AnyOutbox = Outbox<unknown, unknown>;
 
-async function assertStale(promise: Promise<unknown>, token: number, currentToken: number): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(isStaleTokenError(error), `expected a StaleTokenError, got ${String(error)}`);
+/** A call under test and the failure-message name of it. */
+interface Call {
+  readonly call: string;
+  readonly promise: Promise<unknown>;
+}
+
+/** `outbox.commit(…)`, named with its key, token, owner and options. */
+function commit(
+  outbox: AnyOutbox,
+  key: string,
+  value: unknown,
+  fence: Fence,
+  effects: readonly EffectInput<unknown>[],
+  options?: CommitOptions,
+): Call {
+  const extra = [`${effects.length} effect${effects.length === 1 ? '' : 's'}`];
+  if (options?.ifVersion !== undefined) extra.push(`ifVersion ${options.ifVersion}`);
+  return { call: describeCall('commit', key, fence, ...extra), promise: outbox.commit(key, value, fence, effects, options) };
+}
+
+/** Rejects unless the call rejects with a `StaleTokenError` carrying these tokens. */
+async function assertStale({ call, promise }: Call, token: number, currentToken: number): Promise<void> {
+  await expectRejection(call, promise, `a StaleTokenError (token ${token}, currentToken ${currentToken})`, (error) => {
+    if (!isStaleTokenError(error)) return false;
     assert.equal((error as StaleTokenError).token, token, 'error.token');
     assert.equal((error as StaleTokenError).currentToken, currentToken, 'error.currentToken');
     return true;
   });
+}
+
+/** The name of a call on a claimed effect: `complete("k", token 1, owner "a", effect "k-fx", attempt 2)`. */
+function effectCall(operation: string, effect: ClaimedEffect<unknown>): string {
+  return describeCall(operation, effect.key, effect, `effect ${JSON.stringify(effect.idempotencyKey)}`, `attempt ${effect.attempt}`);
 }
 
 /** Claims until `predicate` holds for what was claimed, or `timeoutMs` passes. */
@@ -57,7 +84,7 @@ const ids = (effects: readonly { idempotencyKey: string }[]): string[] => effect
  * ```
  */
 export function outboxContract(
-  factory: (options: OutboxOptions) => AnyOutbox | Promise<AnyOutbox>,
+  factory: (options: OutboxOptions) => Outbox<unknown, unknown> | Promise<Outbox<unknown, unknown>>,
   options: OutboxContractOptions = {},
 ): ContractCase[] {
   const withOutbox =
@@ -105,8 +132,8 @@ export function outboxContract(
       name: 'a stale commit is rejected whole: no state, no effect',
       run: withOutbox(async (outbox, key) => {
         const kept = await outbox.commit(key, 'new', { token: 5, owner: 'b' }, [{ payload: 'b', idempotencyKey: `${key}-b` }]);
-        await assertStale(outbox.commit(key, 'old', { token: 3, owner: 'a' }, [{ payload: 'a', idempotencyKey: `${key}-a` }]), 3, 5);
-        await assertStale(outbox.commit(key, 'old', { token: 5, owner: 'a' }, [{ payload: 'a', idempotencyKey: `${key}-a2` }]), 5, 5);
+        await assertStale(commit(outbox, key, 'old', { token: 3, owner: 'a' }, [{ payload: 'a', idempotencyKey: `${key}-a` }]), 3, 5);
+        await assertStale(commit(outbox, key, 'old', { token: 5, owner: 'a' }, [{ payload: 'a', idempotencyKey: `${key}-a2` }]), 5, 5);
         assert.deepEqual(await outbox.get(key), kept.record);
         assert.equal(await outbox.effect(`${key}-a`), undefined, 'the stale effect was never committed');
         assert.equal(await outbox.effect(`${key}-a2`), undefined, 'nor the equal-token one from another owner');
@@ -117,11 +144,9 @@ export function outboxContract(
       name: 'a stale token is reported before a version conflict, and a conflicting commit writes nothing',
       run: withOutbox(async (outbox, key) => {
         await outbox.commit(key, 'x', { token: 5, owner: 'a' }, []);
-        await assertStale(outbox.commit(key, 'y', { token: 3, owner: 'b' }, [{ payload: 1, idempotencyKey: `${key}-1` }], { ifVersion: 9 }), 3, 5);
-        await assert.rejects(
-          outbox.commit(key, 'y', { token: 5, owner: 'a' }, [{ payload: 1, idempotencyKey: `${key}-2` }], { ifVersion: 0 }),
-          (error: unknown) => isVersionConflictError(error),
-        );
+        await assertStale(commit(outbox, key, 'y', { token: 3, owner: 'b' }, [{ payload: 1, idempotencyKey: `${key}-1` }], { ifVersion: 9 }), 3, 5);
+        const conflicting = commit(outbox, key, 'y', { token: 5, owner: 'a' }, [{ payload: 1, idempotencyKey: `${key}-2` }], { ifVersion: 0 });
+        await expectRejection(conflicting.call, conflicting.promise, 'a VersionConflictError', isVersionConflictError);
         assert.equal((await outbox.get(key))?.value, 'x');
         assert.deepEqual(await outbox.counts(), { pending: 0, done: 0, dead: 0 });
         const next = await outbox.commit(key, 'z', { token: 5, owner: 'a' }, [{ payload: 1, idempotencyKey: `${key}-3` }], { ifVersion: 1 });
@@ -141,7 +166,7 @@ export function outboxContract(
         assert.equal(effect?.token, 1);
         const [claimed] = await outbox.claim(10, 5_000);
         assert.ok(claimed !== undefined);
-        assert.equal(await outbox.complete(claimed), true);
+        expectResult(effectCall('complete', claimed), await outbox.complete(claimed), true, 'the claim holds it');
         const afterSent = await outbox.commit(key, 3, { token: 2, owner: 'b' }, [{ payload: 'third', idempotencyKey: id }]);
         assert.deepEqual(afterSent.effects, [{ idempotencyKey: id, created: false }]);
         assert.equal((await outbox.effect(id))?.status, 'done');
@@ -169,12 +194,18 @@ export function outboxContract(
       name: 'an invalid commit writes nothing: no key to derive, a repeated key, a payload JSON cannot hold',
       run: withOutbox(async (outbox, key) => {
         await outbox.commit(key, 'kept', a, []);
-        await assert.rejects(outbox.commit(key, 'lost', a, [{ payload: 1 }]), TypeError);
-        await assert.rejects(
-          outbox.commit(key, 'lost', a, [{ payload: 1, idempotencyKey: 'same' }, { payload: 2, idempotencyKey: 'same' }]),
-          RangeError,
-        );
-        await assert.rejects(outbox.commit(key, 'lost', a, [{ payload: undefined, idempotencyKey: `${key}-u` }]), TypeError);
+        const invalid: [Call, ErrorConstructor, string][] = [
+          [commit(outbox, key, 'lost', a, [{ payload: 1 }]), TypeError, 'no idempotency key nor messageId'],
+          [
+            commit(outbox, key, 'lost', a, [{ payload: 1, idempotencyKey: 'same' }, { payload: 2, idempotencyKey: 'same' }]),
+            RangeError,
+            'a repeated idempotency key',
+          ],
+          [commit(outbox, key, 'lost', a, [{ payload: undefined, idempotencyKey: `${key}-u` }]), TypeError, 'an undefined payload'],
+        ];
+        for (const [{ call, promise }, type, why] of invalid) {
+          await expectRejection(`${call} with ${why}`, promise, `a ${type.name}`, (error) => error instanceof type);
+        }
         assert.equal((await outbox.get(key))?.value, 'kept');
         assert.equal((await outbox.get(key))?.version, 1);
         assert.deepEqual(await outbox.counts(), { pending: 0, done: 0, dead: 0 });
@@ -208,7 +239,8 @@ export function outboxContract(
         // The claimer died: nothing settles the claim.
         const again = await claimUntil(outbox, 5_000, (claimed) => claimed.length > 0);
         assert.deepEqual(again.map((e) => [e.idempotencyKey, e.attempt]), [[`${key}-fx`, 2]]);
-        assert.equal(await outbox.complete(again[0] as ClaimedEffect<unknown>), true);
+        const reclaimed = again[0] as ClaimedEffect<unknown>;
+        expectResult(effectCall('complete', reclaimed), await outbox.complete(reclaimed), true, 'the new claim holds it');
         assert.equal((await outbox.effect(`${key}-fx`))?.status, 'done');
       }),
     },
@@ -218,8 +250,8 @@ export function outboxContract(
         await outbox.commit(key, 1, a, [{ payload: 1, idempotencyKey: `${key}-fx` }]);
         const [claimed] = await outbox.claim(10, 5_000);
         assert.ok(claimed !== undefined);
-        assert.equal(await outbox.complete(claimed), true);
-        assert.equal(await outbox.complete(claimed), false, 'already done');
+        expectResult(effectCall('complete', claimed), await outbox.complete(claimed), true, 'the claim holds it');
+        expectResult(effectCall('complete', claimed), await outbox.complete(claimed), false, 'already done');
         assert.deepEqual(await outbox.counts(), { pending: 0, done: 1, dead: 0 });
         assert.equal((await outbox.effect(`${key}-fx`))?.status, 'done');
       }),
@@ -233,8 +265,9 @@ export function outboxContract(
         assert.ok(stale !== undefined);
         const [latest] = await claimUntil(outbox, 10_000, (claimed) => claimed.length > 0);
         assert.equal(latest?.attempt, 2);
-        assert.equal(await outbox.retry(stale, 0, 'Error: from the old claim'), false, 'an expired claim changes nothing');
-        assert.equal(await outbox.retry(latest as ClaimedEffect<unknown>, 60_000, 'Error: gateway 503'), true);
+        expectResult(effectCall('retry', stale), await outbox.retry(stale, 0, 'Error: from the old claim'), false, 'an expired claim changes nothing');
+        assert.ok(latest !== undefined);
+        expectResult(effectCall('retry', latest), await outbox.retry(latest, 60_000, 'Error: gateway 503'), true, 'the latest claim holds it');
         assert.deepEqual(await outbox.claim(10, 10_000), [], 'not due before the delay');
         const effect = await outbox.effect(`${key}-fx`);
         assert.equal(effect?.lastError, 'Error: gateway 503');
@@ -242,7 +275,7 @@ export function outboxContract(
         await outbox.commit(key, 2, a, [{ payload: 2, idempotencyKey: `${key}-fx2` }]);
         const [other] = await outbox.claim(10, 10_000);
         assert.ok(other !== undefined);
-        assert.equal(await outbox.retry(other, 0, 'Error: again'), true);
+        expectResult(effectCall('retry', other), await outbox.retry(other, 0, 'Error: again'), true, 'the claim holds it');
         const [retried] = await outbox.claim(10, 10_000);
         assert.deepEqual([retried?.idempotencyKey, retried?.attempt, retried?.lastError], [`${key}-fx2`, 2, 'Error: again']);
       }),
@@ -257,9 +290,9 @@ export function outboxContract(
         const claimed = await outbox.claim(10, 10_000);
         const poison = claimed.find((e) => e.payload === 'poison');
         assert.ok(poison !== undefined);
-        assert.equal(await outbox.deadLetter(poison, 'NonRetriableError: bad number'), true);
-        assert.equal(await outbox.deadLetter(poison, 'again'), false, 'no longer pending');
-        assert.equal(await outbox.retry(poison, 0, 'again'), false);
+        expectResult(effectCall('deadLetter', poison), await outbox.deadLetter(poison, 'NonRetriableError: bad number'), true, 'the claim holds it');
+        expectResult(effectCall('deadLetter', poison), await outbox.deadLetter(poison, 'again'), false, 'no longer pending');
+        expectResult(effectCall('retry', poison), await outbox.retry(poison, 0, 'again'), false, 'the claim no longer holds it');
         const dead = await outbox.deadLetters();
         assert.deepEqual(dead.map((e) => [e.idempotencyKey, e.status, e.attempts, e.lastError]), [
           [`${key}-dead`, 'dead', 1, 'NonRetriableError: bad number'],
@@ -283,8 +316,10 @@ export function outboxContract(
           ]);
           const claimed = await outbox.claim(10, 10_000);
           const byKey = new Map(claimed.map((e) => [e.idempotencyKey, e]));
-          assert.equal(await outbox.complete(byKey.get(`${key}-sent`) as ClaimedEffect<unknown>), true);
-          assert.equal(await outbox.deadLetter(byKey.get(`${key}-dead`) as ClaimedEffect<unknown>, 'Error: x'), true);
+          const sent = byKey.get(`${key}-sent`) as ClaimedEffect<unknown>;
+          const dead = byKey.get(`${key}-dead`) as ClaimedEffect<unknown>;
+          expectResult(effectCall('complete', sent), await outbox.complete(sent), true, 'the claim holds it');
+          expectResult(effectCall('deadLetter', dead), await outbox.deadLetter(dead, 'Error: x'), true, 'the claim holds it');
           await sleep(5);
           assert.equal(await outbox.purge(), 1);
           assert.equal(await outbox.effect(`${key}-sent`), undefined);

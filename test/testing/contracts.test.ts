@@ -3,8 +3,30 @@
  * broken adapter and must reject, naming what is wrong.
  */
 import { describe, expect, it } from 'vitest';
-import type { FencingTokenSource } from '../../src/index.js';
-import { tokenSourceContract } from '../../src/testing/index.js';
+import {
+  MemoryFencedStore,
+  MemoryLock,
+  MemoryOutbox,
+  StaleTokenError,
+  isStaleTokenError,
+  type CommitOptions,
+  type CommitResult,
+  type CounterStore,
+  type EffectInput,
+  type Fence,
+  type FencedRecord,
+  type FencingTokenSource,
+  type PutOptions,
+} from '../../src/index.js';
+import type { Lease } from '../../src/adapters.js';
+import {
+  counterStoreContract,
+  fencedStoreContract,
+  lockContract,
+  outboxContract,
+  tokenSourceContract,
+  type ContractCase,
+} from '../../src/testing/index.js';
 
 function caseNamed(name: RegExp, source: () => FencingTokenSource) {
   const found = tokenSourceContract(source).find((c) => name.test(c.name));
@@ -42,5 +64,78 @@ describe('tokenSourceContract on broken sources', () => {
       },
     };
     for (const c of tokenSourceContract(() => source)) await c.run();
+  });
+});
+
+describe('contract failures name the operation, the key, the token and the owner', () => {
+  const run = async (cases: readonly ContractCase[], name: RegExp): Promise<string> => {
+    const found = cases.find((c) => name.test(c.name));
+    if (found === undefined) throw new Error(`no case matches ${String(name)}`);
+    const error = await found.run().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    return (error as Error).message;
+  };
+
+  it('a fenced store that accepts stale writes: the put that should have been rejected', async () => {
+    class AcceptsStale extends MemoryFencedStore<unknown> {
+      override async put(key: string, value: unknown, fence: Fence, options?: PutOptions): Promise<FencedRecord<unknown>> {
+        const current = await this.get(key);
+        return current === undefined ? super.put(key, value, fence, options) : { value, ...fence, version: current.version + 1 };
+      }
+    }
+    const message = await run(fencedStoreContract(() => new AcceptsStale()), /rejects a lower token/);
+    expect(message).toMatch(
+      /^put\("fenced-[0-9a-f]+", token 3, owner "a"\) resolved \(.*\), expected it to reject with a StaleTokenError \(token 3, currentToken 5\)$/,
+    );
+    expect(message).not.toMatch(/Missing expected rejection/);
+  });
+
+  it('a fenced store that rejects with the wrong tokens: which call, which field', async () => {
+    class WrongTokens extends MemoryFencedStore<unknown> {
+      override async put(key: string, value: unknown, fence: Fence, options?: PutOptions): Promise<FencedRecord<unknown>> {
+        return super.put(key, value, fence, options).catch((error: unknown) => {
+          throw isStaleTokenError(error) ? new StaleTokenError(key, fence.token, 0) : error;
+        });
+      }
+    }
+    const message = await run(fencedStoreContract(() => new WrongTokens()), /rejects an equal token from another owner/);
+    expect(message).toMatch(/^put\("fenced-[0-9a-f]+", token 4, owner "b"\) rejected as expected, with StaleTokenError: .*, but error\.currentToken/);
+  });
+
+  it('a lock that lets anyone release: the release, its token and its owner', async () => {
+    class ReleasesForAnyone extends MemoryLock {
+      override async release(lease: Lease): Promise<boolean> {
+        await super.release({ ...lease, owner: 'a' });
+        return true;
+      }
+    }
+    const message = await run(lockContract(() => new ReleasesForAnyone(), { ttlMs: 50 }), /release by a wrong owner/);
+    expect(message).toMatch(/^release\("lock-[0-9a-f]+", token \d+, owner "b"\) returned true, expected false: wrong owner$/);
+  });
+
+  it('an outbox that accepts stale commits: the commit, its token and its owner', async () => {
+    class AcceptsStale extends MemoryOutbox<unknown, unknown> {
+      override async commit(
+        key: string,
+        value: unknown,
+        fence: Fence,
+        effects: readonly EffectInput<unknown>[],
+        options?: CommitOptions,
+      ): Promise<CommitResult<unknown>> {
+        const current = await this.get(key);
+        return super.commit(key, value, current === undefined ? fence : { token: current.token, owner: current.owner }, effects, options);
+      }
+    }
+    const message = await run(outboxContract(() => new AcceptsStale()), /a stale commit is rejected whole/);
+    expect(message).toMatch(/^commit\("outbox-[0-9a-f]+", token 3, owner "a", 1 effect\) resolved .*, expected it to reject with a StaleTokenError \(token 3, currentToken 5\)$/);
+  });
+
+  it('a counter store that never counts: the increment and its holder', async () => {
+    const store: CounterStore = { name: 'never-counts', increment: async () => 0, decrement: async () => undefined };
+    const message = await run(counterStoreContract(() => store), /increment returns 0 for the first run/);
+    expect(message).toMatch(/^increment\("counter-[0-9a-f]+", holder "h2"\) returned 0, expected 1: 1 other run counted on the key$/);
   });
 });

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+
+/**
+ * @internal How the contract suites name an operation in a failure: `put("fenced-1a2b", token 3,
+ * owner "a", ifVersion 2)`. A failing case then says which call broke the contract, not only what
+ * value it got.
+ */
+export function describeCall(
+  operation: string,
+  key: string,
+  fence?: { readonly token?: number; readonly owner?: string },
+  ...extra: string[]
+): string {
+  const parts = [JSON.stringify(key)];
+  if (fence?.token !== undefined) parts.push(`token ${fence.token}`);
+  if (fence?.owner !== undefined) parts.push(`owner ${JSON.stringify(fence.owner)}`);
+  return `${operation}(${[...parts, ...extra].join(', ')})`;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** @internal Asserts that `call` returned `expected`; the failure names the call and why. */
+export function expectResult(call: string, actual: unknown, expected: unknown, why: string): void {
+  if (Object.is(actual, expected)) return;
+  throw new assert.AssertionError({ message: `${call} returned ${describeValue(actual)}, expected ${describeValue(expected)}: ${why}` });
+}
+
+/**
+ * @internal Awaits `promise`, which must reject with an error `matches` accepts (it may assert on
+ * the error's fields, throwing an `AssertionError` of its own); a failure names `call` and
+ * `expected`.
+ */
+export async function expectRejection(
+  call: string,
+  promise: Promise<unknown>,
+  expected: string,
+  matches: (error: unknown) => boolean,
+): Promise<void> {
+  let value: unknown;
+  try {
+    value = await promise;
+  } catch (error) {
+    let accepted: boolean;
+    try {
+      accepted = matches(error);
+    } catch (mismatch) {
+      const detail = mismatch instanceof Error ? mismatch.message : String(mismatch);
+      throw new assert.AssertionError({ message: `${call} rejected as expected, with ${describeValue(error)}, but ${detail}` });
+    }
+    if (accepted) return;
+    throw new assert.AssertionError({ message: `${call} rejected with ${describeValue(error)}, expected ${expected}` });
+  }
+  throw new assert.AssertionError({ message: `${call} resolved (${describeValue(value)}), expected it to reject with ${expected}` });
+}
