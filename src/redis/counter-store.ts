@@ -1,46 +1,57 @@
-import type { CounterStore } from '../middleware/exclusivity-counter/types.js';
+import type { CounterStore, RunOverlaps } from '../middleware/exclusivity-counter/types.js';
 import { integerOption } from '../internal/validate.js';
 import { checkClient, integerReply, type RedisLike } from './client.js';
 import { createEval } from './eval.js';
 import { checkKey, keyName, prefixOption } from './keys.js';
-import { DECREMENT_SCRIPT, INCREMENT_SCRIPT } from './scripts.generated.js';
+import { DECREMENT_SCRIPT, INCREMENT_SCRIPT, RENEW_SCRIPT } from './scripts.generated.js';
 import { TransportError } from '../errors/transport-error.js';
 
 /** Options of {@link redisCounterStore}. */
 export interface RedisCounterStoreOptions {
   /**
-   * Prepended to every Redis key: the runs of `key` are the sorted set `<prefix>{<key>}:runs`.
-   * May not contain `{` or `}`.
+   * Prepended to every Redis key: the runs of `key` are the sorted set `<prefix>{<key>}:runs` and
+   * their overlaps the hash `<prefix>{<key>}:overlaps`. May not contain `{` or `}`.
    * @default 'ec:'
    */
   readonly prefix?: string;
   /**
-   * How long a run stays counted without news from its process, in milliseconds (Redis server
-   * clock). While a run is in progress this store renews it every third of this, so a long run
-   * stays counted; a process that crashed (or lost Redis) mid-run stops being counted at most this
-   * long after its last renewal. Shorter forgets crashed runs sooner; each renewal of a long run is
-   * one round trip.
-   * @default 30_000
+   * How long a run stays counted as in progress without news from its process, in milliseconds
+   * (Redis server clock): the session's heartbeat bound. The `exclusivityCounter` middleware renews
+   * its runs in progress every third of this, so a run longer than that costs one round trip per
+   * renewal. A process that crashed (or lost Redis) stops being counted at most this long after its
+   * last renewal; it never causes a violation report either way.
+   * @default 3_000
    */
   readonly ttlMs?: number;
+  /**
+   * How long a run that stopped renewing is still remembered after its `ttlMs` ran out, in
+   * milliseconds: a process paused for up to `ttlMs + retainMs` still reports, on resuming, the
+   * runs of its keys that started during the pause. A longer pause is reported as a `forgotten`
+   * run (an `error` event, phase `exclusivity-counter:forgotten`). The record of a crashed run
+   * lasts this long.
+   * @default 600_000
+   */
+  readonly retainMs?: number;
 }
 
-const increment = createEval<[runs: string], [holder: string, ttlMs: number], unknown>(INCREMENT_SCRIPT);
-const decrement = createEval<[runs: string], [holder: string], unknown>(DECREMENT_SCRIPT);
+type Keys = [runs: string, overlaps: string];
+const increment = createEval<Keys, [holder: string, ttlMs: number, retainMs: number], unknown>(INCREMENT_SCRIPT);
+const renew = createEval<Keys, [holder: string, ttlMs: number, retainMs: number], unknown>(RENEW_SCRIPT);
+const decrement = createEval<Keys, [holder: string], unknown>(DECREMENT_SCRIPT);
 
 /**
- * A fleet-wide {@link CounterStore} on Redis for the `exclusivityCounter` middleware: the runs in
- * progress of each key are a sorted set `<prefix>{<key>}:runs` of holders (one per run) scored by
- * expiry time.
+ * A fleet-wide {@link CounterStore} on Redis for the `exclusivityCounter` middleware: the runs of
+ * each key are a sorted set `<prefix>{<key>}:runs` of holders (one per run) scored by expiry time,
+ * and the overlaps recorded on them a hash `<prefix>{<key>}:overlaps` in the same Cluster slot.
  *
- * - `increment` is one script: drop expired holders, count the others (the article's "counter
- *   value before increment"), add this holder with an expiry of `ttlMs` on the server's clock. Every
- *   process of the fleet shares the count, so two processes running one key at once see a
- *   violation.
- * - `decrement` removes the holder (idempotent); the set vanishes with its last holder.
- * - A process that crashes mid-run never decrements: its holder expires after `ttlMs` (and the whole
- *   key once its last holder has), so a key is never counted forever. Runs longer than a third of
- *   `ttlMs` are renewed by a timer of this instance (unref'd, stopped by `decrement`).
+ * - `increment` is one script: forget runs expired more than `retainMs` ago, count the others still
+ *   in progress, record this start as an overlap on every other run of the key (in progress,
+ *   crashed or paused: that cannot be told yet), add this holder with an expiry of `ttlMs` on the
+ *   server's clock.
+ * - `renew` (the middleware's heartbeat) extends the holder's expiry and collects its overlaps;
+ *   `decrement` removes the holder and collects them. Collected overlaps are cleared, so each is
+ *   reported once, by the run that was in progress when the other started, and only if its
+ *   process is alive to collect it: a crashed process never reports.
  *
  * Create it with {@link redisCounterStore}.
  */
@@ -51,85 +62,73 @@ export class RedisCounterStore implements CounterStore {
   readonly prefix: string;
   /** Time to live of a holder without renewal, in milliseconds. */
   readonly ttlMs: number;
+  /** How long an expired holder is remembered, in milliseconds. */
+  readonly retainMs: number;
   readonly #client: RedisLike;
-  /** Renewal timers of the runs this instance counted and has not yet decremented. */
-  readonly #renewals = new Map<string, NodeJS.Timeout>();
 
   /** Prefer {@link redisCounterStore}. Throws a `ConfigurationError` on a bad client or option. */
   constructor(client: RedisLike, options: RedisCounterStoreOptions = {}) {
     checkClient(client);
     this.#client = client;
     this.prefix = prefixOption(options.prefix);
-    this.ttlMs = integerOption('ttlMs', options.ttlMs, 30_000, 10);
+    this.ttlMs = integerOption('ttlMs', options.ttlMs, 3_000, 10);
+    this.retainMs = integerOption('retainMs', options.retainMs, 600_000, 0);
   }
 
   /**
-   * Count `holder`'s run of `key` as started. Resolves with the number of other runs of the key in
-   * progress anywhere in the fleet; counting the same holder again counts it once.
+   * Count `holder`'s run of `key` as started and record it on the key's other runs. Resolves with
+   * the number of other runs of the key in progress anywhere in the fleet; counting the same holder
+   * again only renews it.
    */
   async increment(key: string, holder: string): Promise<number> {
-    checkKey(key);
-    const runs = keyName(this.prefix, key, 'runs');
-    const others = integerReply(await increment(this.#client, [runs], [String(holder), this.ttlMs]));
-    if (!Number.isSafeInteger(others) || others < 0) {
-      throw new TransportError(`Redis increment gave an unexpected reply: ${String(others)}`, {
-        retriable: false,
-        context: { store: 'redis', key },
-      });
-    }
-    this.#renewWhileCounted(runs, `${runs}\n${holder}`, String(holder));
+    const others = integerReply(await increment(this.#client, this.#keys(key), [String(holder), this.ttlMs, this.retainMs]));
+    if (!Number.isSafeInteger(others) || others < 0) throw unexpected('increment', key, others);
     return others;
   }
 
-  /** Count `holder`'s run of `key` as finished. Idempotent: an unknown holder is ignored. */
-  async decrement(key: string, holder: string): Promise<void> {
+  /** Keep `holder`'s run counted for another `ttlMs` and collect its overlaps. */
+  async renew(key: string, holder: string): Promise<RunOverlaps> {
+    return overlapsReply('renew', key, await renew(this.#client, this.#keys(key), [String(holder), this.ttlMs, this.retainMs]));
+  }
+
+  /** Count `holder`'s run of `key` as finished and collect its overlaps. Idempotent. */
+  async decrement(key: string, holder: string): Promise<RunOverlaps> {
+    return overlapsReply('decrement', key, await decrement(this.#client, this.#keys(key), [String(holder)]));
+  }
+
+  #keys(key: string): Keys {
     checkKey(key);
-    const runs = keyName(this.prefix, key, 'runs');
-    const id = `${runs}\n${holder}`;
-    const timer = this.#renewals.get(id);
-    if (timer !== undefined) {
-      clearInterval(timer);
-      this.#renewals.delete(id);
-    }
-    await decrement(this.#client, [runs], [String(holder)]);
+    return [keyName(this.prefix, key, 'runs'), keyName(this.prefix, key, 'overlaps')];
   }
+}
 
-  /** Runs this instance is renewing (counted, not yet decremented). For tests. */
-  get renewing(): number {
-    return this.#renewals.size;
+function overlapsReply(operation: string, key: string, reply: unknown): RunOverlaps {
+  const [overlaps, concurrent] = Array.isArray(reply) ? reply.map(integerReply) : [];
+  if (overlaps === undefined || concurrent === undefined || !Number.isSafeInteger(overlaps) || !Number.isSafeInteger(concurrent) || overlaps < -1) {
+    throw unexpected(operation, key, reply);
   }
+  if (overlaps === -1) return { overlaps: 0, concurrent: 0, forgotten: true };
+  return { overlaps, concurrent, forgotten: false };
+}
 
-  /**
-   * Stop renewing every run this instance counted, without decrementing them: they expire after
-   * `ttlMs`. For shutdown paths that cannot wait; normally `decrement` stops each renewal.
-   */
-  stopRenewals(): void {
-    for (const timer of this.#renewals.values()) clearInterval(timer);
-    this.#renewals.clear();
-  }
-
-  #renewWhileCounted(runs: string, id: string, holder: string): void {
-    if (this.#renewals.has(id)) return;
-    const timer = setInterval(() => {
-      // The increment script re-adds the holder with a fresh expiry; its count is not needed here.
-      // A failed renewal is not fatal: the next one (or the run's end) catches up.
-      increment(this.#client, [runs], [holder, this.ttlMs]).catch(() => undefined);
-    }, Math.max(1, Math.floor(this.ttlMs / 3)));
-    timer.unref();
-    this.#renewals.set(id, timer);
-  }
+function unexpected(operation: string, key: string, reply: unknown): TransportError {
+  return new TransportError(`Redis ${operation} gave an unexpected reply: ${JSON.stringify(reply)}`, {
+    retriable: false,
+    context: { store: 'redis', key },
+  });
 }
 
 /**
  * A Redis {@link CounterStore}: the exclusivity counter's runs in progress, shared by every process
- * that uses the same Redis and prefix, and forgetting a crashed process's runs after `ttlMs`.
+ * that uses the same Redis and prefix. A run whose process stopped renewing it (crashed, paused)
+ * stops counting after `ttlMs`; a paused one still reports the overlaps it missed when it resumes.
  *
  * @example
  * ```ts
  * import { exclusivityCounter } from 'exclusive-consumer';
  * import { redisCounterStore } from 'exclusive-consumer/redis';
  *
- * const counter = exclusivityCounter({ store: redisCounterStore(redis, { ttlMs: 60_000 }) });
+ * const counter = exclusivityCounter({ store: redisCounterStore(redis) });
  * createExclusiveConsumer(topic, keyFn, handler, { middleware: [counter] });
  * ```
  */

@@ -30,8 +30,8 @@ export function keyName(prefix: string, key: string, suffix: KeySuffix): string 
   return `${prefix}{${encodeKey(key)}}:${suffix}`;
 }
 
-/** Which of a key's Redis keys: the lease, the token counter, the fenced state, the runs in progress. */
-export type KeySuffix = 'lock' | 'fence' | 'state' | 'runs';
+/** Which of a key's Redis keys: the lease, the token counter, the fenced state, the runs in progress and their overlaps. */
+export type KeySuffix = 'lock' | 'fence' | 'state' | 'runs' | 'overlaps';
 
 function encodeKey(key: string): string {
   if (key.length === 0) return '%';

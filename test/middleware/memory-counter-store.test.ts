@@ -3,7 +3,7 @@ import { MemoryCounterStore } from '../../src/middleware/exclusivity-counter/mem
 import { registerContract } from '../../src/testing/contract.js';
 import { counterStoreContract } from '../../src/testing/counter-store-contract.js';
 
-registerContract('MemoryCounterStore: counter store contract', counterStoreContract(() => new MemoryCounterStore()), {
+registerContract('MemoryCounterStore: counter store contract', counterStoreContract(() => new MemoryCounterStore({ ttlMs: 200 })), {
   describe,
   it,
 });

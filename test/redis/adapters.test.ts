@@ -2,7 +2,6 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigurationError, StaleTokenError, isStaleTokenError, isTransportError } from '../../src/index.js';
 import {
-  RedisCounterStore,
   createEval,
   redisCounterStore,
   redisFencedStore,
@@ -77,6 +76,7 @@ describe('key layout', () => {
     expect(() => redisFencedStore(redis, { prefix: '}' })).toThrow(ConfigurationError);
     expect(() => redisCounterStore({} as RedisLike)).toThrow(ConfigurationError);
     expect(() => redisCounterStore(redis, { ttlMs: 0 })).toThrow(/ttlMs/);
+    expect(() => redisCounterStore(redis, { retainMs: -1 })).toThrow(/retainMs/);
     expect(() => redisFencedStore(redis, { tokenCounter: 'elsewhere' as 'same' })).toThrow(ConfigurationError);
   });
 });
@@ -169,20 +169,37 @@ describe.each(topologies.filter((t) => t.skip === undefined).map((t) => t.name))
     expect(await client.exists(`${p}{${key}}:fence`)).toBe(0);
   });
 
-  it('the counter store renews a long run and forgets one that stopped renewing', async () => {
-    const store = redisCounterStore(client, { prefix: p, ttlMs: 300 });
+  it('the counter store keeps a renewed run counted and forgets one that stopped renewing after retainMs', async () => {
+    const store = redisCounterStore(client, { prefix: p, ttlMs: 300, retainMs: 300 });
     const key = uniqueName('renew');
     expect(await store.increment(key, 'long')).toBe(0);
-    await sleep(700);
-    expect(await store.increment(key, 'probe'), 'the long run is still counted').toBe(1);
-    await store.decrement(key, 'probe');
-    store.stopRenewals();
-    await sleep(450);
-    expect(await store.increment(key, 'after'), 'forgotten once it stopped renewing').toBe(0);
-    await store.decrement(key, 'after');
-    await store.decrement(key, 'long');
-    expect(store.renewing).toBe(0);
-    expect(await client.exists(`${p}{${key}}:runs`)).toBe(0);
+    expect(await store.increment(key, 'stopped')).toBe(1);
+    for (let i = 0; i < 6; i++) {
+      await sleep(150);
+      expect((await store.renew(key, 'long')).forgotten).toBe(false);
+    }
+    expect(await store.increment(key, 'probe'), 'the renewed run is counted, the other not').toBe(1);
+    expect(await store.decrement(key, 'probe')).toEqual({ overlaps: 0, concurrent: 0, forgotten: false });
+    // 'stopped' expired 300 ms after its start and was remembered 300 ms more: the next start forgets it.
+    await store.increment(key, 'sweeper');
+    expect(await store.renew(key, 'stopped')).toEqual({ overlaps: 0, concurrent: 0, forgotten: true });
+    expect(await store.decrement(key, 'long')).toEqual({ overlaps: 2, concurrent: 2, forgotten: false });
+    await store.decrement(key, 'sweeper');
+    expect(await client.exists(`${p}{${key}}:runs`, `${p}{${key}}:overlaps`)).toBe(0);
+  });
+
+  it('the counter store gives its keys an expiry of ttlMs + retainMs', async () => {
+    const store = redisCounterStore(client, { prefix: p, ttlMs: 1_000, retainMs: 5_000 });
+    const key = uniqueName('expiry');
+    await store.increment(key, 'a');
+    await store.increment(key, 'b');
+    for (const name of [`${p}{${key}}:runs`, `${p}{${key}}:overlaps`]) {
+      const pttl = await client.pttl(name);
+      expect(pttl, name).toBeGreaterThan(5_000);
+      expect(pttl, name).toBeLessThanOrEqual(6_000);
+    }
+    await store.decrement(key, 'a');
+    await store.decrement(key, 'b');
   });
 });
 
@@ -300,13 +317,5 @@ describe('errors', () => {
     await expect(acquire(redis, ['only-one'], ['a', 1000])).rejects.toThrow(RangeError);
     const next = createEval<[string], [], number>(NEXT_TOKEN_SCRIPT);
     expect(await next(redis, [`${prefix}{${uniqueName()}}:fence`], [])).toBe(1);
-  });
-
-  it('the counter store stops renewing on decrement', async () => {
-    const store = new RedisCounterStore(redis, { prefix, ttlMs: 60 });
-    await store.increment('renew-stop', 'h');
-    expect(store.renewing).toBe(1);
-    await store.decrement('renew-stop', 'h');
-    expect(store.renewing).toBe(0);
   });
 });

@@ -39,6 +39,7 @@ for (const topology of topologies) {
       fencedStoreContract(() => redisFencedStore(client, { prefix, tokenCounter: 'none' })),
       registrar,
     );
-    registerContract('redisCounterStore', counterStoreContract(() => redisCounterStore(client, { prefix })), registrar);
+    // A short session TTL: the crash and pause cases wait for it to pass.
+    registerContract('redisCounterStore', counterStoreContract(() => redisCounterStore(client, { prefix, ttlMs: 500 })), registrar);
   });
 }

@@ -1,12 +1,12 @@
 /**
  * Fault tests with separate Node processes holding leases on the real Redis: a holder paused
- * (SIGSTOP) past its TTL, a holder killed (SIGKILL) mid-run, several processes hammering a few keys,
- * and a crashed process's run forgotten by the counter store.
+ * (SIGSTOP) past its TTL, a holder killed (SIGKILL) mid-run, several processes hammering a few keys.
+ * The exclusivity counter's crash and pause tests are in counter-processes.test.ts.
  */
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisCounterStore, redisFencedStore, redisLock } from '../../src/redis/index.js';
+import { redisFencedStore, redisLock } from '../../src/redis/index.js';
 import { keyName } from '../../src/redis/keys.js';
 import { checkHistory, uniqueName, type RunRecord } from '../../src/testing/index.js';
 import { forkFixture, type FixtureProcess } from '../helpers/processes.js';
@@ -100,39 +100,9 @@ describe('four processes hammering three keys', () => {
   });
 });
 
-describe('the counter store and a crashed process', () => {
-  it('counts a live process past its TTL (renewed), and forgets its run once killed', async () => {
-    const key = uniqueName('crashed-run');
-    const ttlMs = 1_000;
-    const runs = `${prefix}{${key}}:runs`;
-    const a = worker('counting-worker');
-    a.child.send({ cmd: 'count', key, ttlMs });
-    expect((await a.next('counted')).others).toBe(0);
-    const firstExpiry = Number(await redis.zscore(runs, 'counting-worker-run'));
-    const store = redisCounterStore(redis, { prefix, ttlMs });
-    const probe = async (holder: string): Promise<number> => {
-      const others = await store.increment(key, holder);
-      await store.decrement(key, holder);
-      return others;
-    };
-    // Alive, it renews its run: once the server's clock is past the run's first expiry, still counted.
-    await waitForRedis('the server clock past the first expiry', async () => serverMillis(await redis.time()) > firstExpiry);
-    expect(await probe('probe-1')).toBe(1);
-    a.child.kill('SIGKILL');
-    // Nothing renews it now: the server forgets it at its expiry.
-    await waitForRedis('the killed run forgotten', async () => (await probe('probe-2')) === 0);
-    expect(await redis.exists(runs)).toBe(0);
-  });
-});
-
 /** The lock key of `key` (see the Redis adapters' key layout). */
 function lockKey(key: string): string {
   return keyName(prefix, key, 'lock');
-}
-
-/** Milliseconds of a Redis `TIME` reply. */
-function serverMillis(time: ReadonlyArray<string | number>): number {
-  return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
 }
 
 /** Poll Redis until `predicate` holds; the timeout only stops a hung test, it measures nothing. */

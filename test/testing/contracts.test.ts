@@ -134,8 +134,32 @@ describe('contract failures name the operation, the key, the token and the owner
   });
 
   it('a counter store that never counts: the increment and its holder', async () => {
-    const store: CounterStore = { name: 'never-counts', increment: async () => 0, decrement: async () => undefined };
+    const none = { overlaps: 0, concurrent: 0, forgotten: false };
+    const store: CounterStore = { name: 'never-counts', ttlMs: 300, increment: async () => 0, renew: async () => none, decrement: async () => none };
     const message = await run(counterStoreContract(() => store), /increment returns 0 for the first run/);
     expect(message).toMatch(/^increment\("counter-[0-9a-f]+", holder "h2"\) returned 0, expected 1: 1 other run counted on the key$/);
+  });
+
+  it('a counter store that never collects: the call, its holder and what it returned', async () => {
+    const none = { overlaps: 0, concurrent: 0, forgotten: false };
+    const counted = new Map<string, Set<string>>();
+    const store: CounterStore = {
+      name: 'never-collects',
+      ttlMs: 300,
+      increment: async (key, holder) => {
+        const holders = counted.get(key) ?? new Set<string>();
+        counted.set(key, holders);
+        const others = holders.size;
+        holders.add(holder);
+        return others;
+      },
+      renew: async () => none,
+      decrement: async (key, holder) => {
+        counted.get(key)?.delete(holder);
+        return none;
+      },
+    };
+    const message = await run(counterStoreContract(() => store), /an overlap is collected once/);
+    expect(message).toMatch(/^decrement\("counter-[0-9a-f]+", holder "second"\) returned \{"overlaps":0,"concurrent":0,"forgotten":false\}, expected \{"overlaps":1,"concurrent":3,"forgotten":false\}: its overlaps/);
   });
 });
