@@ -13,6 +13,7 @@ import {
 import type { ExclusiveConsumer } from '../consumer/types.js';
 import { ConfigurationError } from '../errors/configuration-error.js';
 import { numberOption } from '../internal/validate.js';
+import { COUNTER_SOURCE } from '../middleware/exclusivity-counter/types.js';
 import type { PulsarSubscriptionStats } from '../pulsar/admin.js';
 import {
   ATTR_ERROR_TYPE,
@@ -219,6 +220,11 @@ export function instrumentConsumer(consumer: ExclusiveConsumer, options: Consume
     consumer.on('handler.stuck', () => m.stuck.add(1, base)),
     consumer.on('error', (p) => m.errors.add(1, { ...base, [MetricAttributes.errorPhase]: p.phase })),
   ];
+
+  // The counters an alert fires on at their first increase start at 0: Prometheus' increase()
+  // needs two samples, so a series that appeared at 1 would hide its first violation or stuck handler.
+  m.violations.add(0, { ...base, [MetricAttributes.violationSource]: COUNTER_SOURCE });
+  m.stuck.add(0, base);
 
   // Gauges carry the consumer's name so that consumers of one process do not overwrite each
   // other's value; counters observed from stats() too, for the same reason.

@@ -133,6 +133,22 @@ describe('instrumentConsumer()', () => {
     expect(total(after, MetricNames.consumedMessages, base)).toBe(12);
   });
 
+  it('exports the counters that alerts fire on at 0 before anything happened, so their first increase is seen', async () => {
+    const { broker, topic } = setup();
+    const { meterProvider, collect } = testMeter();
+    const c = createExclusiveConsumer<TestEvent>(topic, (e) => e.key, () => undefined, { transport: broker.transport(), consumerName: 'c1' });
+    consumers.push(c);
+    instrumentConsumer(c, { meterProvider });
+    const m = await collect();
+    for (const name of [MetricNames.violations, MetricNames.stuck]) {
+      const points = m.get(name)?.points ?? [];
+      expect(points.length, name).toBe(1);
+      expect(points[0]?.value, name).toBe(0);
+      expect(points[0]?.attributes['messaging.destination.name'], name).toBe(topic);
+    }
+    expect(m.get(MetricNames.violations)?.points[0]?.attributes['exclusive_consumer.violation.source']).toBe('exclusivity-counter');
+  });
+
   it('counts exclusivity violations provoked on purpose: shared mode and the counter middleware', async () => {
     const { broker, topic } = setup();
     const { meterProvider, collect } = testMeter();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { HandlerContext, Middleware, Violation } from '../../consumer/types.js';
 import { adapterOption } from '../../internal/validate.js';
 import { MemoryCounterStore } from './memory-store.js';
-import type { CounterStore, RunOverlaps } from './types.js';
+import { COUNTER_SOURCE, type CounterStore, type RunOverlaps } from './types.js';
 
 /** Options of {@link exclusivityCounter}. */
 export interface ExclusivityCounterOptions {
@@ -63,7 +63,7 @@ export function exclusivityCounter(options: ExclusivityCounterOptions = {}): Mid
       return;
     }
     for (let i = 0; i < overlaps.overlaps; i++) {
-      const violation = { key: ctx.key, concurrent: Math.max(2, overlaps.concurrent), source: 'exclusivity-counter' };
+      const violation = { key: ctx.key, concurrent: Math.max(2, overlaps.concurrent), source: COUNTER_SOURCE };
       ctx.reportViolation(violation);
       if (onViolation !== undefined) {
         try {

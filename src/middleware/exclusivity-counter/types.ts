@@ -51,3 +51,6 @@ export interface RunOverlaps {
    */
   readonly forgotten: boolean;
 }
+
+/** @internal The `source` of the violations the exclusivity counter reports. */
+export const COUNTER_SOURCE = 'exclusivity-counter';

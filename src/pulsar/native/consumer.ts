@@ -417,6 +417,11 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
 
   // ------------------------------------------------------------------ connection
 
+  /** What the client answered when last asked (`connectionCheckIntervalMs`): false from a drop until it reconnected. */
+  get connected(): boolean {
+    return this.#consumer !== undefined && this.#connected;
+  }
+
   /** Ask the client whether it is connected; on a drop, retire the deliveries made so far. */
   #checkConnection(): void {
     const consumer = this.#consumer;

@@ -209,6 +209,11 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
 
   // ------------------------------------------------------------------ Subscription
 
+  /** Whether a session is open: false from a dropped connection until its replacement opened. */
+  get connected(): boolean {
+    return this.#session !== undefined;
+  }
+
   protected override resumed(): void {
     const session = this.#session;
     if (session === undefined) return;

@@ -500,14 +500,17 @@ describe('pulsarClientTransport close and connection loss', () => {
     await waitFor('3 deliveries', () => inbox.deliveries.length >= 3);
     const old = inbox.deliveries.splice(0);
     await old[0]?.ack();
+    expect(inbox.subscription.connected).toBe(true);
     client.consumer(inbox.name).drop(60);
     await waitFor('loss noticed', () => inbox.lost === 1);
+    expect(inbox.subscription.connected).toBe(false);
     expect(inbox.errors.map((e) => e.message)).toEqual([expect.stringMatching(/lost its connection/)]);
     await expect(Promise.resolve(old[1]?.ack())).rejects.toThrow(/is gone/);
     await waitFor('2 redeliveries', () => inbox.deliveries.length >= 2);
     expect(inbox.deliveries.map(seqOf).sort()).toEqual([1, 2]);
     for (const d of inbox.deliveries) await d.ack();
     expect(inbox.lost).toBe(1);
+    await waitFor('reconnection seen', () => inbox.subscription.connected === true);
     await inbox.subscription.close();
   });
   it('a reconnect too quick for the poll is proven by a redelivery of a held message: the old deliveries are void, not run beside their copies', async () => {

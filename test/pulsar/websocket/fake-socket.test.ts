@@ -333,9 +333,12 @@ describe('pulsar-ws consumer against a fake broker', () => {
     const transport = pulsarWebSocketTransport({ url: 'http://broker:8080', webSocket: Fake, reconnect: { initialDelayMs: 5, maxDelayMs: 20 } });
     const c = subscribeOptions();
     const subscription = await transport.subscribe(c.options);
+    expect(subscription.connected).toBe(true);
     FakeSocket.next = { refuse: 500, body: 'topic not ready' };
     (FakeSocket.all[0] as FakeSocket).serverClose(1005);
+    await waitFor('the drop seen', () => subscription.connected === false);
     await waitFor('reconnected after a refusal', () => FakeSocket.all.length === 3 && FakeSocket.all[2]?.readyState === 1, 2000);
+    expect(subscription.connected).toBe(true);
     expect(c.errors.some((e) => isTransportError(e) && /HTTP 500\): topic not ready/.test(e.message))).toBe(true);
     expect(c.lost()).toBe(0); // nothing had been delivered on the lost connection
     await subscription.close();
