@@ -228,8 +228,8 @@ export class PostgresFencedStore<V = unknown> implements FencedStore<V> {
  * await createPostgresTables(pool, { outbox: false });
  * const lock = redisLock(redis);
  * const decisions = postgresFencedStore<Decision>(pool, { tokenCounter: lock });
- * // in a handler:
- * await updateFenced(decisions, ctx.key, ctx.fence!, (d) => ({ ...d, seen: (d?.seen ?? 0) + 1 }));
+ * // in the handler of a consumer with `lock` (`ctx.fence` is then a `Fence`):
+ * await updateFenced(decisions, ctx.key, ctx.fence, (d) => ({ ...d, seen: (d?.seen ?? 0) + 1 }));
  * ```
  */
 export function postgresFencedStore<V = unknown>(pool: PgPoolLike, options: PostgresFencedStoreOptions<V> = {}): PostgresFencedStore<V> {

@@ -181,9 +181,9 @@ export class RedisFencedStore<V = unknown> implements FencedStore<V> {
  * import { updateFenced } from 'exclusive-consumer';
  *
  * const decisions = redisFencedStore<Decision>(redis);
- * // in a handler:
- * await decisions.put(ctx.key, decision, ctx.fence!);
- * await updateFenced(decisions, ctx.key, ctx.fence!, (d) => ({ ...d, sent: (d?.sent ?? 0) + 1 }));
+ * // in the handler of a consumer with a `lock` or a `tokenSource` (`ctx.fence` is then a `Fence`):
+ * await decisions.put(ctx.key, decision, ctx.fence);
+ * await updateFenced(decisions, ctx.key, ctx.fence, (d) => ({ ...d, sent: (d?.sent ?? 0) + 1 }));
  * ```
  */
 export function redisFencedStore<V = unknown>(client: RedisLike, options: RedisFencedStoreOptions<V> = {}): RedisFencedStore<V> {
