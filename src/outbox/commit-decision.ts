@@ -32,7 +32,8 @@ export interface CommitDecisionOptions {
  * The handler's one line: read the key's state from `outbox`, `decide` the new state and its
  * effects, and commit both under the run's fence (`ctx.fence`), with idempotency keys derived from
  * the key, the message id and each effect's index (so the same event decided again after a
- * redelivery commits the same keys, and nothing twice). A read-modify-write like `updateFenced`: it
+ * redelivery commits the same keys, and nothing twice; in a batch run, the batch's first message,
+ * which a redelivered batch starts with again). A read-modify-write like `updateFenced`: it
  * commits only if the state did not change since it was read, and starts over on a
  * `VersionConflictError`, up to `maxAttempts`. A `StaleTokenError` is rethrown at once: a newer
  * owner exists, nothing was committed, and the consumer gives the key's messages back. `decide` may
