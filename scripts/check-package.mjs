@@ -4,7 +4,9 @@
 // 2. a consumer project compiled with `module: commonjs`, `moduleResolution: node10` imports every
 //    entry point's types (scripts/package-check/node10.ts);
 // 3. every source map carries the sources it maps (src/ is not in the package);
-// 4. without `@opentelemetry/api`, `require('exclusive-consumer/otel')` says what to install.
+// 4. without `@opentelemetry/api`, `require('exclusive-consumer/otel')` says what to install;
+// 5. the `exclusive-consumer` bin runs from the package: `check` exits 0 on a clean run log and 1
+//    on one with an overlap.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,6 +108,30 @@ try {
     const loaded = run(code, type);
     check(`the root and adapters load with no optional peer installed (${type})`, loaded.status === 0, loaded.stderr);
   }
+
+  // 5. The bin as npm links it (the package's `bin` entry), with only tslib installed.
+  const manifest = JSON.parse(readFileSync(join(app, 'node_modules', 'exclusive-consumer', 'package.json'), 'utf8'));
+  const cli = join(app, 'node_modules', 'exclusive-consumer', manifest.bin['exclusive-consumer']);
+  const shebang = readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node\n');
+  const runs = (second) =>
+    [
+      { ev: 'start', run: 'a:1', consumer: 'a', key: 'k', messages: [{ id: 'm1', seq: 1 }], t: 1000, clock: 'wall' },
+      { ev: 'end', run: 'a:1', ok: true, t: 2000 },
+      { ev: 'start', run: 'b:1', consumer: 'b', key: 'k', messages: [{ id: 'm2', seq: 2 }], t: second, clock: 'wall' },
+      { ev: 'end', run: 'b:1', ok: true, t: second + 1000 },
+    ]
+      .map((line) => JSON.stringify(line))
+      .join('\n');
+  writeFileSync(join(work, 'clean.jsonl'), `${runs(2000)}\n`);
+  writeFileSync(join(work, 'overlap.jsonl'), `${runs(1500)}\n`);
+  const checkCli = (file) => spawnSync(process.execPath, [cli, 'check', join(work, file)], { cwd: app, encoding: 'utf8' });
+  const clean = checkCli('clean.jsonl');
+  const overlap = checkCli('overlap.jsonl');
+  check(
+    'the exclusive-consumer bin checks run logs: exit 0 when clean, 1 on an overlap',
+    shebang && clean.status === 0 && overlap.status === 1 && /overlaps: 1\b/.test(overlap.stdout),
+    `shebang ${shebang}; clean: ${clean.status} ${clean.stdout}${clean.stderr}; overlap: ${overlap.status} ${overlap.stdout}${overlap.stderr}`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
