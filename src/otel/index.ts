@@ -8,6 +8,8 @@
  * - `createTracedProducer()` / `producerTracing()`: a keyed producer whose sends are `send <topic>`
  *   spans and carry their trace context in the message properties.
  * - `instrumentConsumer()`: the consumer's metrics, exclusivity violations included.
+ * - `instrumentDispatcher()`: an outbox dispatcher's metrics (sent, retried, dead-lettered) and
+ *   its outbox's pending and dead effects.
  * - `captureTraceContext()` / `dispatchTracing()`: an outbox's effects carry the deciding run's
  *   trace context, and each send is a `dispatch effect` span linked to that run.
  *
@@ -23,6 +25,8 @@ export type { TracingOptions } from './tracing.js';
 export { createTracedProducer, producerTracing } from './producer.js';
 export type { ProducerTracingOptions, TracedProducerOptions } from './producer.js';
 export { instrumentConsumer } from './metrics.js';
+export { instrumentDispatcher } from './dispatcher-metrics.js';
+export type { DispatcherMetricsOptions } from './dispatcher-metrics.js';
 export { captureTraceContext, dispatchTracing } from './outbox.js';
 export type { CaptureTraceContextOptions, DispatchTracingOptions } from './outbox.js';
 export type { ConsumerMetricsOptions, SubscriptionStatsPolling } from './metrics.js';

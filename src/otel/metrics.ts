@@ -78,12 +78,15 @@ export interface SubscriptionStatsPolling {
 
 type MetricId = keyof typeof Metrics;
 /** Counters recorded when their event happens: they need the event's attributes (error.type, phase…). */
-const PER_EVENT = ['failed', 'deadLettered', 'violations', 'stuck', 'errors'] as const satisfies readonly MetricId[];
+const PER_EVENT = ['failed', 'deadLettered', 'violations', 'stuck', 'errors', 'outboxErrors'] as const satisfies readonly MetricId[];
 type PerEvent = (typeof PER_EVENT)[number];
 type Histograms = 'processDuration' | 'lockWait';
 
-/** The instruments, created once per meter and shared by every consumer instrumented on it. */
-type Instruments = { readonly [K in PerEvent]: Counter } & { readonly [K in Histograms]: Histogram } & {
+/**
+ * @internal The instruments, created once per meter and shared by every consumer (and dispatcher,
+ * `instrumentDispatcher`) instrumented on it.
+ */
+export type Instruments = { readonly [K in PerEvent]: Counter } & { readonly [K in Histograms]: Histogram } & {
   readonly [K in Exclude<MetricId, PerEvent | Histograms>]: Observable;
 };
 
@@ -121,13 +124,24 @@ const DESCRIPTIONS: { readonly [K in MetricId]: string } = {
   drainingUnacked: 'Key_Shared (Pulsar ≥ 4.0): unacknowledged messages that keep hashes draining.',
   consumerDrainingHashes: "Key_Shared (Pulsar ≥ 4.0): hashes moved away from this consumer that still wait for its unacknowledged messages.",
   statsAge: "Seconds since the subscription's stats were last read from the broker: above a few poll intervals, the other pulsar gauges are stale.",
+  outboxClaimed: 'Effects the outbox dispatcher claimed for sending (each claim of an effect counts).',
+  outboxSent: 'Effects sent and marked done by the outbox dispatcher.',
+  outboxRetried: 'Failed sends of effects given another attempt.',
+  outboxDeadLettered: 'Effects the dispatcher gave up on (attempts exhausted, or an error that is not retriable): decided, never sent. Alert on any.',
+  outboxInFlight: 'Sends of effects in progress.',
+  outboxErrors: 'Failed calls to the outbox (the dispatcher backs off and goes on), listeners that threw, failed counts polls, by phase.',
+  outboxPending: 'Effects waiting to be sent (or being sent), from outbox.counts().',
+  outboxDone: 'Sent effects the outbox still keeps (until purged after retainDoneMs), from outbox.counts().',
+  outboxDead: 'Dead-lettered effects kept until requeued, from outbox.counts().',
+  outboxCountsAge: "Seconds since the outbox's counts were last read: above a few poll intervals, the other outbox gauges are stale.",
 };
 
 const byMeter = new WeakMap<Meter, Instruments>();
 
 const LOCK_WAIT_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-function instrumentsOf(meter: Meter): Instruments {
+/** @internal The library's instruments on `meter`, created at the first call. */
+export function instrumentsOf(meter: Meter): Instruments {
   const known = byMeter.get(meter);
   if (known !== undefined) return known;
   // Counts the engine keeps anyway (stats()) are observed at collection: nothing per message.

@@ -125,8 +125,9 @@ const metric = <N extends string, U extends string, I extends MetricInstrument>(
 ): { readonly name: N; readonly unit: U; readonly instrument: I } => Object.freeze({ name, unit, instrument });
 
 /**
- * Every metric `instrumentConsumer` records, with its unit and instrument: the one list the
- * instruments, docs/observability.md and the dashboards and alert rules in ops/ are checked against.
+ * Every metric `instrumentConsumer` and `instrumentDispatcher` (the `outbox*` ones) record, with its
+ * unit and instrument: the one list the instruments, docs/observability.md and the dashboards and
+ * alert rules in ops/ are checked against.
  */
 export const Metrics = Object.freeze({
   consumedMessages: metric(METRIC_MESSAGING_CLIENT_CONSUMED_MESSAGES, '{message}', 'counter'),
@@ -161,9 +162,21 @@ export const Metrics = Object.freeze({
   drainingUnacked: metric('exclusive_consumer.pulsar.subscription.draining.unacked', '{message}', 'gauge'),
   consumerDrainingHashes: metric('exclusive_consumer.pulsar.consumer.draining.hashes', '{hash}', 'gauge'),
   statsAge: metric('exclusive_consumer.pulsar.stats.age', 's', 'gauge'),
+  // instrumentDispatcher: the dispatcher's stats()…
+  outboxClaimed: metric('exclusive_consumer.outbox.effects.claimed', '{effect}', 'counter'),
+  outboxSent: metric('exclusive_consumer.outbox.effects.sent', '{effect}', 'counter'),
+  outboxRetried: metric('exclusive_consumer.outbox.effects.retried', '{retry}', 'counter'),
+  outboxDeadLettered: metric('exclusive_consumer.outbox.effects.dead_lettered', '{effect}', 'counter'),
+  outboxInFlight: metric('exclusive_consumer.outbox.effects.in_flight', '{effect}', 'updowncounter'),
+  outboxErrors: metric('exclusive_consumer.outbox.errors', '{error}', 'counter'),
+  // …and, with its `outbox` option, the outbox's counts().
+  outboxPending: metric('exclusive_consumer.outbox.effects.pending', '{effect}', 'gauge'),
+  outboxDone: metric('exclusive_consumer.outbox.effects.done', '{effect}', 'gauge'),
+  outboxDead: metric('exclusive_consumer.outbox.effects.dead', '{effect}', 'gauge'),
+  outboxCountsAge: metric('exclusive_consumer.outbox.counts.age', 's', 'gauge'),
 } as const);
 
-/** Names of the metrics `instrumentConsumer` records (their units and instruments are in {@link Metrics}). */
+/** Names of the metrics `instrumentConsumer` and `instrumentDispatcher` record (their units and instruments are in {@link Metrics}). */
 export const MetricNames: { readonly [K in keyof typeof Metrics]: (typeof Metrics)[K]['name'] } = Object.freeze(
   Object.fromEntries(Object.entries(Metrics).map(([id, m]) => [id, m.name])) as { [K in keyof typeof Metrics]: (typeof Metrics)[K]['name'] },
 );
@@ -173,6 +186,12 @@ export const MetricAttributes = Object.freeze({
   mode: SpanAttributes.mode,
   /** On `exclusive_consumer.exclusivity.violations`: what detected it, e.g. `exclusivity-counter`. */
   violationSource: 'exclusive_consumer.violation.source',
-  /** On `exclusive_consumer.errors`: where the non-fatal error happened, e.g. `ack`, `lease`. */
+  /**
+   * On `exclusive_consumer.errors`: where the non-fatal error happened, e.g. `ack`, `lease`; on
+   * `exclusive_consumer.outbox.errors`: `claim`, `complete`, `retry`, `dead-letter`, `purge`,
+   * `listener` or `counts`.
+   */
   errorPhase: 'exclusive_consumer.error.phase',
+  /** On the `exclusive_consumer.outbox.*` metrics: the `name` given to `instrumentDispatcher`. */
+  outboxName: 'exclusive_consumer.outbox.name',
 } as const);

@@ -138,7 +138,8 @@ describe('ops/', () => {
       expect(seriesOf(rule.expr).length, `${rule.alert} queries none of the library's metrics`).toBeGreaterThan(0);
     }
     const queried = new Set(rules.flatMap((r) => seriesOf(r.expr)));
-    // Violations, stale tokens, lease losses, dead letters, stuck handlers, lag and backlog.
+    // Violations, stale tokens, lease losses, dead letters, stuck handlers, lag and backlog; the
+    // outbox's dead letters, backlog and stalls.
     for (const metric of [
       Metrics.violations,
       Metrics.staleWrites,
@@ -148,11 +149,15 @@ describe('ops/', () => {
       Metrics.oldestUnsettledAge,
       Metrics.subscriptionBacklog,
       Metrics.drainingHashes,
+      Metrics.outboxDeadLettered,
+      Metrics.outboxPending,
+      Metrics.outboxSent,
     ]) {
       expect(queried, metric.name).toContain(prometheusName(metric));
     }
     const names = rules.map((r) => r.alert);
     expect(new Set(names).size).toBe(names.length);
+    for (const alert of ['OutboxDeadLetters', 'OutboxBacklog', 'OutboxStalled']) expect(names).toContain(alert);
   });
 
   it('grafana-dashboard.json: every query of every panel and variable is on emitted metrics', () => {
