@@ -1,10 +1,10 @@
-import { performance } from 'node:perf_hooks';
 import { metrics, type Attributes, type BatchObservableResult, type Meter, type MeterProvider, type Observable } from '@opentelemetry/api';
 import { ConfigurationError } from '../errors/configuration-error.js';
 import { adapterOption, numberOption, objectOption, stringOption } from '../internal/validate.js';
 import type { OutboxDispatcher } from '../outbox/dispatcher.js';
 import type { Outbox, OutboxCounts } from '../outbox/types.js';
 import { instrumentsOf } from './metrics.js';
+import { pollLatest, type LatestPoller } from './poller.js';
 import { MetricAttributes } from './semconv.js';
 import { SCOPE } from './shared.js';
 
@@ -114,9 +114,9 @@ export function instrumentDispatcher<P>(dispatcher: OutboxDispatcher<P>, options
     result.observe(m.outboxInFlight, s.inFlight, base);
     const read = poller?.current();
     if (read !== undefined) {
-      result.observe(m.outboxPending, read.counts.pending, base);
-      result.observe(m.outboxDone, read.counts.done, base);
-      result.observe(m.outboxDead, read.counts.dead, base);
+      result.observe(m.outboxPending, read.value.pending, base);
+      result.observe(m.outboxDone, read.value.done, base);
+      result.observe(m.outboxDead, read.value.dead, base);
       result.observe(m.outboxCountsAge, read.ageS, base);
     }
   };
@@ -133,44 +133,17 @@ export function instrumentDispatcher<P>(dispatcher: OutboxDispatcher<P>, options
   };
 }
 
-/**
- * Polls `outbox.counts()` now and every `intervalMs`, one poll at a time, on a timer that does not
- * keep the process alive. `current()` is the last answer and its age.
- */
-function pollCounts(
-  outbox: Pick<Outbox, 'counts'>,
-  intervalMs: number,
-  failed: () => void,
-): { current(): { readonly counts: OutboxCounts; readonly ageS: number } | undefined; stop(): void } {
-  let latest: OutboxCounts | undefined;
-  let at = 0;
-  let inFlight = false;
-  let stopped = false;
-  const poll = async (): Promise<void> => {
-    if (inFlight || stopped) return;
-    inFlight = true;
-    try {
+/** Polls `outbox.counts()`, refusing an answer without its three numbers as a failed poll. */
+function pollCounts(outbox: Pick<Outbox, 'counts'>, intervalMs: number, failed: () => void): LatestPoller<OutboxCounts> {
+  return pollLatest(
+    async () => {
       const counts = await outbox.counts();
-      if (stopped) return;
       if (typeof counts !== 'object' || counts === null || ![counts.pending, counts.done, counts.dead].every(Number.isFinite)) {
         throw new TypeError('outbox.counts() resolved with no { pending, done, dead } numbers');
       }
-      latest = counts;
-      at = performance.now();
-    } catch {
-      if (!stopped) failed();
-    } finally {
-      inFlight = false;
-    }
-  };
-  void poll();
-  const timer = setInterval(() => void poll(), intervalMs);
-  timer.unref?.();
-  return {
-    current: () => (latest === undefined ? undefined : { counts: latest, ageS: (performance.now() - at) / 1000 }),
-    stop() {
-      stopped = true;
-      clearInterval(timer);
+      return counts;
     },
-  };
+    intervalMs,
+    failed,
+  );
 }

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import {
   ValueType,
   metrics,
@@ -29,6 +28,7 @@ import {
   MetricAttributes,
   Metrics,
 } from './semconv.js';
+import { pollLatest, type LatestPoller } from './poller.js';
 import { SCOPE, errorType } from './shared.js';
 
 /** Options of {@link instrumentConsumer}. */
@@ -289,7 +289,7 @@ export function instrumentConsumer(consumer: ExclusiveConsumer, options: Consume
     result.observe(m.connected, h.connected ? 1 : 0, perConsumer);
     const read = poller?.current();
     if (read !== undefined) {
-      const { stats } = read;
+      const stats = read.value;
       result.observe(m.statsAge, read.ageS, base);
       // The subscription's own numbers: the same from every consumer of it, so without the client id.
       result.observe(m.subscriptionBacklog, stats.backlog, base);
@@ -319,42 +319,11 @@ export function instrumentConsumer(consumer: ExclusiveConsumer, options: Consume
  * keep the process alive. `current()` is the last answer and its age; a subscription the broker
  * does not know (deleted) is no answer.
  */
-function pollStats(
-  consumer: ExclusiveConsumer,
-  polling: SubscriptionStatsPolling,
-  failed: () => void,
-): { current(): { readonly stats: PulsarSubscriptionStats; readonly ageS: number } | undefined; stop(): void } {
+function pollStats(consumer: ExclusiveConsumer, polling: SubscriptionStatsPolling, failed: () => void): LatestPoller<PulsarSubscriptionStats> {
   if (typeof polling !== 'object' || polling === null || typeof polling.source?.subscriptionStats !== 'function') {
     const expected = 'an object with a subscriptionStats(topic, subscription) method (pulsarAdmin(url))';
     throw new ConfigurationError('subscriptionStats.source', expected, (polling as { source?: unknown } | null)?.source);
   }
   const intervalMs = numberOption('subscriptionStats.intervalMs', polling.intervalMs, 15_000, 1_000, 300_000);
-  let latest: PulsarSubscriptionStats | undefined;
-  let at = 0;
-  let inFlight = false;
-  let stopped = false;
-  const poll = async (): Promise<void> => {
-    if (inFlight || stopped) return;
-    inFlight = true;
-    try {
-      const stats = await polling.source.subscriptionStats(consumer.topic, consumer.subscription);
-      if (stopped) return;
-      latest = stats;
-      at = performance.now();
-    } catch {
-      failed();
-    } finally {
-      inFlight = false;
-    }
-  };
-  void poll();
-  const timer = setInterval(() => void poll(), intervalMs);
-  timer.unref?.();
-  return {
-    current: () => (latest === undefined ? undefined : { stats: latest, ageS: (performance.now() - at) / 1000 }),
-    stop() {
-      stopped = true;
-      clearInterval(timer);
-    },
-  };
+  return pollLatest(() => polling.source.subscriptionStats(consumer.topic, consumer.subscription), intervalMs, failed);
 }
