@@ -92,7 +92,7 @@ export type {
 export { compose } from './middleware/compose.js';
 export { exclusivityCounter } from './middleware/exclusivity-counter/index.js';
 export type { ExclusivityCounterOptions } from './middleware/exclusivity-counter/index.js';
-export type { CounterStore, RunOverlaps } from './middleware/exclusivity-counter/types.js';
+export type { CounterStore } from './middleware/exclusivity-counter/types.js';
 export { MemoryCounterStore } from './middleware/exclusivity-counter/memory-store.js';
 export type { MemoryCounterStoreOptions } from './middleware/exclusivity-counter/memory-store.js';
 export { runLog } from './middleware/run-log/index.js';

@@ -3,7 +3,7 @@ import { ConsumerStateError } from './errors/consumer-state-error.js';
 import { KeyExtractionError } from './errors/key-extraction-error.js';
 import { ConfigurationError } from './errors/configuration-error.js';
 import { chain } from './internal/chain.js';
-import { adapterOption, functionArgument, knownOptions, objectOption, stringOption } from './internal/validate.js';
+import { adapterOption, functionArgument, functionsOption, knownOptions, objectArgument, objectOption, stringOption } from './internal/validate.js';
 import { memoryTransport } from './transports/memory/index.js';
 import type { TopicProducer, Transport } from './transports/types.js';
 
@@ -79,7 +79,7 @@ function checkProperties(properties: unknown): void {
  * no non-empty string) and its properties (strings), before anything is published.
  */
 export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
-  objectOption('options', options);
+  objectArgument('options', options);
   knownOptions(options, PRODUCER_OPTIONS);
   const topic = stringOption('topic', options.topic);
   functionArgument('key', options.key);
@@ -88,11 +88,7 @@ export function createProducer<T>(options: ProducerOptions<T>): Producer<T> {
   const transport = options.transport ?? memoryTransport();
   const codec = options.codec ?? (jsonCodec() as Codec<T>);
   const keyOf = options.key;
-  const middleware = options.middleware ?? [];
-  if (!Array.isArray(middleware)) throw new ConfigurationError('middleware', 'an array of functions', middleware);
-  middleware.forEach((m: unknown, i: number) => {
-    if (typeof m !== 'function') throw new ConfigurationError(`middleware[${i}]`, 'a function', m);
-  });
+  const middleware = functionsOption('middleware', options.middleware);
   let opened: Promise<TopicProducer> | undefined;
   let closed = false;
   const open = (): Promise<TopicProducer> => (opened ??= transport.createProducer(topic));

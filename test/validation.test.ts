@@ -39,6 +39,25 @@ describe('argument and option validation', () => {
     }
   });
 
+  it('an options object is an object: an array, or nothing where options are required, is a ConfigurationError', () => {
+    const cases: [string, () => unknown, string][] = [
+      ['consoleLogger([])', () => consoleLogger([] as never), 'options'],
+      ['createProducer()', () => createProducer(undefined as never), 'options'],
+      ['createProducer([])', () => createProducer([] as never), 'options'],
+      ['consoleLogger({ write: 1 })', () => consoleLogger({ write: 1 as never }), 'write'],
+      ['createExclusiveConsumer(…, { retry: [] })', () => createExclusiveConsumer('t', () => 'k', () => undefined, { retry: [] as never }), 'retry'],
+    ];
+    for (const [call, run, option] of cases) {
+      let thrown: unknown;
+      try {
+        run();
+      } catch (error) {
+        thrown = error;
+      }
+      expect(configurationError(option)(thrown), `${call} threw ${String(thrown)}`).toBe(true);
+    }
+  });
+
   it('a middleware calling next() twice gets a MiddlewareError', async () => {
     const twice = compose<unknown>(
       [

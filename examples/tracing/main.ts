@@ -15,15 +15,16 @@ import {
   MemoryCounterStore,
   MemoryLock,
   MemoryOutbox,
+  consoleLogger,
   createExclusiveConsumer,
   exclusivityCounter,
+  hashKey,
   type ConsumerMode,
   type ExclusiveConsumer,
   type HandlerContext,
   type Middleware,
 } from '../../src/index.js';
-import { consoleLogger } from '../../src/index.js';
-import { MetricNames, createTracedProducer, hashKey, instrumentConsumer, tracing } from '../../src/otel/index.js';
+import { MetricNames, createTracedProducer, instrumentConsumer, tracing } from '../../src/otel/index.js';
 import { PlainStore, decisionEngine, type Send, type ShopperState } from '../decision-engine/decision.js';
 import { makeWorkload, type ShopperEvent } from '../decision-engine/workload.js';
 import { setUpOpenTelemetry } from './otel.js';

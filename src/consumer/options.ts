@@ -2,15 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { jsonCodec, type Codec } from '../codecs/index.js';
 import { ConfigurationError } from '../errors/configuration-error.js';
-import {
-  adapterOption,
-  integerOption,
-  knownOptions,
-  numberOption,
-  objectOption,
-  oneOfOption,
-  stringOption,
-} from '../internal/validate.js';
+import { adapterOption, booleanOption, functionsOption, integerOption, knownOptions, numberOption, objectOption, oneOfOption, stringOption } from '../internal/validate.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { PRIVACY_OPTIONS, resolvePrivacy, type ResolvedPrivacy } from '../logging/privacy.js';
 import type { FencingTokenSource, Lock } from '../locks/types.js';
@@ -138,16 +130,9 @@ export function resolveOptions<T>(options: ExclusiveConsumerOptions<T> | undefin
   if (o.lock !== undefined && o.tokenSource !== undefined) {
     throw new ConfigurationError('tokenSource', "absent when a `lock` is given: the lock's lease mints the fencing token", o.tokenSource);
   }
-  if (o.middleware !== undefined) {
-    if (!Array.isArray(o.middleware)) throw new ConfigurationError('middleware', 'an array of functions', o.middleware);
-    o.middleware.forEach((m: unknown, i: number) => {
-      if (typeof m !== 'function') throw new ConfigurationError(`middleware[${i}]`, 'a function', m);
-    });
-  }
+  functionsOption('middleware', o.middleware);
   if (o.logger !== undefined) adapterOption('logger', o.logger, ['debug', 'info', 'warn', 'error']);
-  if (o.checkPartitionKey !== undefined && typeof o.checkPartitionKey !== 'boolean') {
-    throw new ConfigurationError('checkPartitionKey', 'a boolean', o.checkPartitionKey);
-  }
+  booleanOption('checkPartitionKey', o.checkPartitionKey);
 
   const retry = objectOption('retry', o.retry);
   knownOptions(retry, RETRY_NAMES, 'retry.');

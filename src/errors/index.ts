@@ -1,5 +1,5 @@
 export { ExclusiveConsumerError, isExclusiveConsumerError } from './base.js';
-export type { ErrorContext, ExclusiveConsumerErrorOptions } from './base.js';
+export type { ErrorContext } from './base.js';
 export { ConfigurationError, isConfigurationError } from './configuration-error.js';
 export { ConsumerStateError, isConsumerStateError } from './consumer-state-error.js';
 export { ConsumerStoppedError, isConsumerStoppedError } from './consumer-stopped-error.js';

@@ -1,6 +1,5 @@
-import { StaleTokenError } from '../errors/stale-token-error.js';
-import { VersionConflictError } from '../errors/version-conflict-error.js';
-import { checkFenceToken, isStale } from './check.js';
+import { checkFenceToken } from './check.js';
+import { MemoryRecords } from './memory-records.js';
 import type { Fence, FencedRecord, FencedStore, PutOptions } from './types.js';
 
 /**
@@ -27,13 +26,11 @@ import type { Fence, FencedRecord, FencedStore, PutOptions } from './types.js';
 export class MemoryFencedStore<V = unknown> implements FencedStore<V> {
   /** Adapter name for logs and telemetry. */
   readonly name = 'memory';
-  readonly #records = new Map<string, FencedRecord<V>>();
-  #rejected = 0;
+  readonly #records = new MemoryRecords<V>();
 
   /** The record of `key` (a copy), or `undefined` if nothing was ever accepted for it. */
   async get(key: string): Promise<FencedRecord<V> | undefined> {
-    const record = this.#records.get(key);
-    return record === undefined ? undefined : copy(record);
+    return this.#records.get(key);
   }
 
   /**
@@ -44,32 +41,11 @@ export class MemoryFencedStore<V = unknown> implements FencedStore<V> {
    */
   async put(key: string, value: V, fence: Fence, options: PutOptions = {}): Promise<FencedRecord<V>> {
     checkFenceToken(fence);
-    const current = this.#records.get(key);
-    if (current !== undefined && isStale(fence, current)) {
-      this.#rejected += 1;
-      throw new StaleTokenError(key, fence.token, current.token, fence.owner);
-    }
-    const version = current?.version ?? 0;
-    if (options.ifVersion !== undefined && options.ifVersion !== version) {
-      throw new VersionConflictError(key, options.ifVersion, version);
-    }
-    // Clone before storing so that a value that cannot be cloned leaves the record untouched.
-    const record: FencedRecord<V> = Object.freeze({
-      value: structuredClone(value),
-      token: fence.token,
-      owner: fence.owner,
-      version: version + 1,
-    });
-    this.#records.set(key, record);
-    return copy(record);
+    return this.#records.write(key, value, fence, options.ifVersion);
   }
 
   /** Number of writes rejected as stale since the store was created (for demos and metrics). */
   get rejected(): number {
-    return this.#rejected;
+    return this.#records.rejected;
   }
-}
-
-function copy<V>(record: FencedRecord<V>): FencedRecord<V> {
-  return Object.freeze({ ...record, value: structuredClone(record.value) });
 }

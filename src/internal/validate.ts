@@ -37,12 +37,17 @@ export function oneOfOption<C extends string>(option: string, value: unknown, fa
   return value as C;
 }
 
-/** @internal `value` if it is a plain object (or `{}` when undefined). */
-export function objectOption(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
+/** @internal Throws unless `value` is an object (not an array): a required options argument. */
+export function objectArgument(option: string, value: unknown): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ConfigurationError(option, 'an object', value);
   }
+}
+
+/** @internal `value` if it is an object, not an array (or `{}` when undefined). */
+export function objectOption(option: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  objectArgument(option, value);
   return value as Record<string, unknown>;
 }
 
@@ -65,6 +70,19 @@ export function nameOption(option: string, value: unknown, fallback: string): st
 /** @internal Throws unless `value` is a function. */
 export function functionArgument(option: string, value: unknown): void {
   if (typeof value !== 'function') throw new ConfigurationError(option, 'a function', value);
+}
+
+/** @internal Throws unless `value` is a function or undefined. */
+export function functionOption(option: string, value: unknown): void {
+  if (value !== undefined) functionArgument(option, value);
+}
+
+/** @internal `value` if it is an array of functions (or `[]` when undefined), such as a middleware list. */
+export function functionsOption<F>(option: string, value: readonly F[] | undefined): readonly F[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ConfigurationError(option, 'an array of functions', value);
+  value.forEach((f, i) => functionArgument(`${option}[${i}]`, f));
+  return value;
 }
 
 /** @internal Throws unless `value` is an object having every method in `methods`. */

@@ -1,3 +1,4 @@
+import { checkTtl } from './check.js';
 import type { FencingTokenSource, Lease, Lock } from './types.js';
 
 /** A lease as stored: who holds the key, with which token, until when (monotonic milliseconds). */
@@ -139,11 +140,5 @@ export class MemoryLock implements Lock, FencingTokenSource {
       if (now >= held.expiresAt) this.#leases.delete(key);
     }
     this.#sweepAt = Math.max(SWEEP_FLOOR, this.#leases.size * 2);
-  }
-}
-
-function checkTtl(ttlMs: number): void {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new RangeError(`Expected \`ttlMs\` to be a positive finite number, got ${String(ttlMs)}`);
   }
 }

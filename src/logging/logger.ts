@@ -1,5 +1,4 @@
-import { ConfigurationError } from '../errors/configuration-error.js';
-import { oneOfOption } from '../internal/validate.js';
+import { functionOption, objectArgument, oneOfOption } from '../internal/validate.js';
 
 /** Severity of a log line, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -75,9 +74,10 @@ export interface ConsoleLoggerOptions {
  * ```
  */
 export function consoleLogger(options: ConsoleLoggerOptions = {}): Logger {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   const threshold = SEVERITY[oneOfOption('level', options.level, 'info', LEVELS)];
   const format = oneOfOption('format', options.format, 'json', ['json', 'text']);
+  functionOption('write', options.write);
   const write = options.write ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const line = (level: LogLevel, message: string, fields: LogFields | undefined): void => {
     if (SEVERITY[level] < threshold) return;

@@ -1,7 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { isExclusiveConsumerError } from '../errors/base.js';
-import { ConfigurationError } from '../errors/configuration-error.js';
-import { oneOfOption, stringOption } from '../internal/validate.js';
+import { booleanOption, objectOption, oneOfOption, stringOption } from '../internal/validate.js';
 
 /**
  * How personal data appears in log lines and telemetry. Keys are usually personal data (a shopper
@@ -62,16 +61,11 @@ export interface ResolvedPrivacy {
  * `ConfigurationError` naming it (`<option>.keys`…).
  */
 export function resolvePrivacy(privacy: TelemetryPrivacy | undefined, option = 'privacy'): ResolvedPrivacy {
-  if (privacy !== undefined && (typeof privacy !== 'object' || privacy === null || Array.isArray(privacy))) {
-    throw new ConfigurationError(option, 'an object', privacy);
-  }
-  const p = privacy ?? {};
+  const p: TelemetryPrivacy = objectOption(option, privacy);
   const raw = oneOfOption(`${option}.keys`, p.keys, 'hashed', ['hashed', 'raw']) === 'raw';
   const salt = p.keySalt === undefined ? undefined : stringOption(`${option}.keySalt`, p.keySalt);
-  if (p.errorMessages !== undefined && typeof p.errorMessages !== 'boolean') {
-    throw new ConfigurationError(`${option}.errorMessages`, 'a boolean', p.errorMessages);
-  }
-  return { raw, errorMessages: p.errorMessages ?? false, label: raw ? (key) => key : cachedHash(salt) };
+  const errorMessages = booleanOption(`${option}.errorMessages`, p.errorMessages) ?? false;
+  return { raw, errorMessages, label: raw ? (key) => key : cachedHash(salt) };
 }
 
 /** Hashes recently seen: a key's events come in bursts, and a hash costs more than a lookup. */

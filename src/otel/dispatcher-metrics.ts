@@ -1,6 +1,6 @@
 import { metrics, type Attributes, type BatchObservableResult, type Meter, type MeterProvider, type Observable } from '@opentelemetry/api';
 import { ConfigurationError } from '../errors/configuration-error.js';
-import { adapterOption, numberOption, objectOption, stringOption } from '../internal/validate.js';
+import { adapterOption, numberOption, objectArgument, objectOption, stringOption } from '../internal/validate.js';
 import type { OutboxDispatcher } from '../outbox/dispatcher.js';
 import type { Outbox, OutboxCounts } from '../outbox/types.js';
 import { instrumentsOf } from './metrics.js';
@@ -74,7 +74,7 @@ const active = new WeakMap<Meter, Set<string>>();
  */
 export function instrumentDispatcher<P>(dispatcher: OutboxDispatcher<P>, options: DispatcherMetricsOptions = {}): () => void {
   adapterOption('dispatcher', dispatcher, ['stats', 'on']);
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   const name = stringOption('name', options.name, 'outbox');
   const attributes = objectOption('attributes', options.attributes) as Attributes;
   if (options.outbox !== undefined) adapterOption('outbox', options.outbox, ['counts']);

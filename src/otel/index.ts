@@ -34,5 +34,4 @@ export { propertiesGetter, propertiesSetter } from './propagation.js';
 export { MetricAttributes, MetricNames, Metrics, SpanAttributes, SpanEvents } from './semconv.js';
 export type { MetricDefinition, MetricInstrument } from './semconv.js';
 export type { Propagator } from './shared.js';
-export { hashKey } from '../logging/privacy.js';
 export type { TelemetryPrivacy } from '../logging/privacy.js';

@@ -6,7 +6,7 @@ import { HandlerTimeoutError } from '../errors/handler-timeout-error.js';
 import { backoffDelay, type BackoffPolicy } from '../internal/backoff.js';
 import { chain } from '../internal/chain.js';
 import { Emitter } from '../internal/emitter.js';
-import { adapterOption, functionArgument, integerOption, numberOption } from '../internal/validate.js';
+import { adapterOption, functionArgument, functionsOption, integerOption, numberOption, objectArgument } from '../internal/validate.js';
 import { errorText } from './effects.js';
 import type { ClaimedEffect, Outbox } from './types.js';
 
@@ -208,7 +208,7 @@ class Dispatcher<P> implements OutboxDispatcher<P> {
   constructor(outbox: Outbox<unknown, P>, send: SendEffect<P>, options: OutboxDispatcherOptions<P>) {
     adapterOption('outbox', outbox, ['claim', 'complete', 'retry', 'deadLetter', 'purge']);
     functionArgument('send', send);
-    if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+    objectArgument('options', options);
     this.#outbox = outbox;
     this.#send = send;
     this.#concurrency = integerOption('concurrency', options.concurrency, 10, 1);
@@ -229,10 +229,7 @@ class Dispatcher<P> implements OutboxDispatcher<P> {
       jitter: numberOption('retry.jitter', retry.jitter, 0.5, 0, 1),
     });
     this.#purgeIntervalMs = integerOption('purgeIntervalMs', options.purgeIntervalMs, 60_000, 0);
-    const middleware = options.middleware ?? [];
-    if (!Array.isArray(middleware)) throw new ConfigurationError('middleware', 'an array of functions', middleware);
-    middleware.forEach((m: unknown, i: number) => functionArgument(`middleware[${i}]`, m));
-    this.#middleware = [...middleware];
+    this.#middleware = [...functionsOption('middleware', options.middleware)];
     this.#emitter = new Emitter((error, event) => {
       if (event !== 'error') this.#emitter.emit('error', { error, phase: 'listener' });
     });

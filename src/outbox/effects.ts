@@ -119,9 +119,14 @@ export function errorText(error: unknown): string {
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text;
 }
 
+/** @internal Throws a `RangeError` unless `limit` (of a claim or a dead-letter listing) is an integer ≥ 1. */
+export function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`Expected \`limit\` to be an integer ≥ 1, got ${String(limit)}`);
+}
+
 /** @internal Throws a `RangeError` unless `limit` is an integer ≥ 1 and `visibilityMs` one ≥ 1. */
 export function checkClaim(limit: number, visibilityMs: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`Expected \`limit\` to be an integer ≥ 1, got ${String(limit)}`);
+  checkLimit(limit);
   if (!Number.isSafeInteger(visibilityMs) || visibilityMs < 1) {
     throw new RangeError(`Expected \`visibilityMs\` to be an integer ≥ 1, got ${String(visibilityMs)}`);
   }

@@ -1,8 +1,6 @@
-import { StaleTokenError } from '../errors/stale-token-error.js';
-import { VersionConflictError } from '../errors/version-conflict-error.js';
-import { isStale } from '../fencing/check.js';
+import { MemoryRecords } from '../fencing/memory-records.js';
 import type { Fence, FencedRecord, PutOptions } from '../fencing/types.js';
-import { checkClaim, checkDelay, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from './effects.js';
+import { checkClaim, checkDelay, checkLimit, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from './effects.js';
 import type {
   ClaimedEffect,
   CommitOptions,
@@ -52,10 +50,9 @@ interface Entry {
 export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
   /** Adapter name for logs and telemetry. */
   readonly name = 'memory';
-  readonly #records = new Map<string, FencedRecord<V>>();
+  readonly #records = new MemoryRecords<V>();
   readonly #effects = new Map<string, Entry>();
   readonly #options: ResolvedOutboxOptions;
-  #rejected = 0;
 
   /** Throws a `ConfigurationError` on a bad option. */
   constructor(options: OutboxOptions = {}) {
@@ -64,8 +61,7 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** The record of `key` (a copy), or `undefined` if nothing was ever accepted for it. */
   async get(key: string): Promise<FencedRecord<V> | undefined> {
-    const record = this.#records.get(key);
-    return record === undefined ? undefined : copy(record);
+    return this.#records.get(key);
   }
 
   /** A commit without effects. */
@@ -82,23 +78,7 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
     options: CommitOptions = {},
   ): Promise<CommitResult<V>> {
     const prepared = prepareCommit(key, fence, effects, options, this.#options.captureHeaders);
-    const current = this.#records.get(key);
-    if (current !== undefined && isStale(fence, current)) {
-      this.#rejected += 1;
-      throw new StaleTokenError(key, fence.token, current.token, fence.owner);
-    }
-    const version = current?.version ?? 0;
-    if (options.ifVersion !== undefined && options.ifVersion !== version) {
-      throw new VersionConflictError(key, options.ifVersion, version);
-    }
-    // Clone before storing so that a value that cannot be cloned leaves everything untouched.
-    const record: FencedRecord<V> = Object.freeze({
-      value: structuredClone(value),
-      token: fence.token,
-      owner: fence.owner,
-      version: version + 1,
-    });
-    this.#records.set(key, record);
+    const record = this.#records.write(key, value, fence, options.ifVersion);
     const now = performance.now();
     const createdAt = Date.now();
     const committed = prepared.effects.map(({ idempotencyKey, payload }) => {
@@ -119,7 +99,7 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
       });
       return { idempotencyKey, created: true };
     });
-    return { record: copy(record), effects: committed };
+    return { record, effects: committed };
   }
 
   /** See {@link Outbox.claim}. */
@@ -174,6 +154,7 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** See {@link Outbox.deadLetters}. */
   async deadLetters(limit = 100): Promise<OutboxEffect<P>[]> {
+    checkLimit(limit);
     const dead = [...this.#effects.values()].filter((e) => e.status === 'dead').sort((a, b) => a.finishedAt - b.finishedAt);
     return dead.slice(0, limit).map((entry) => this.#view(entry));
   }
@@ -211,7 +192,7 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** Number of commits rejected as stale since the outbox was created (for demos and metrics). */
   get rejected(): number {
-    return this.#rejected;
+    return this.#records.rejected;
   }
 
   /** The entry of `effect` if that claim is still its latest and it is still pending. */
@@ -234,8 +215,4 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
       lastError: entry.lastError,
     });
   }
-}
-
-function copy<V>(record: FencedRecord<V>): FencedRecord<V> {
-  return Object.freeze({ ...record, value: structuredClone(record.value) });
 }

@@ -3,8 +3,8 @@ import { TransportError } from '../errors/transport-error.js';
 import { VersionConflictError } from '../errors/version-conflict-error.js';
 import { checkFenceToken, checkIfVersion, checkKey, isStale } from '../fencing/check.js';
 import type { Fence, FencedRecord, FencedStore, PutOptions, TokenCounter } from '../fencing/types.js';
-import { serializeJson } from '../internal/json.js';
-import { adapterOption, functionArgument } from '../internal/validate.js';
+import { serializedText, valueCodec } from '../internal/json.js';
+import { adapterOption } from '../internal/validate.js';
 import { checkPool, integerColumn, run, textColumn, type PgPoolLike } from './client.js';
 import { resolveTables, type PostgresTableOptions, type ResolvedTables } from './schema.js';
 
@@ -103,18 +103,24 @@ export async function rejection(
   });
 }
 
+/** @internal The record a state row holds. */
+export function stateRecord<V>(row: Readonly<Record<string, unknown>>, deserialize: (text: string) => V): FencedRecord<V> {
+  return Object.freeze({
+    value: deserialize(textColumn(row.value, 'value')),
+    token: integerColumn(row.token, 'token'),
+    owner: textColumn(row.owner, 'owner'),
+    version: integerColumn(row.version, 'version'),
+  });
+}
+
 /** @internal Validates `serialize`, `deserialize` and `tokenCounter`, with their defaults. */
 export function codecOptions<V>(options: PostgresFencedStoreOptions<V>): {
   serialize: (value: V) => string;
   deserialize: (text: string) => V;
   tokenCounter: TokenCounter | undefined;
 } {
-  const serialize = options.serialize ?? serializeJson;
-  const deserialize = options.deserialize ?? (JSON.parse as (text: string) => V);
-  functionArgument('serialize', serialize);
-  functionArgument('deserialize', deserialize);
   if (options.tokenCounter !== undefined) adapterOption('tokenCounter', options.tokenCounter, ['raise']);
-  return { serialize, deserialize, tokenCounter: options.tokenCounter };
+  return { ...valueCodec(options), tokenCounter: options.tokenCounter };
 }
 
 /**
@@ -166,13 +172,7 @@ export class PostgresFencedStore<V = unknown> implements FencedStore<V> {
     checkKey(key);
     const { rows } = await run(this.#pool, 'get', this.#statements.get, [key], { key });
     const row = rows[0];
-    if (row === undefined) return undefined;
-    return Object.freeze({
-      value: this.#deserialize(textColumn(row.value, 'value')),
-      token: integerColumn(row.token, 'token'),
-      owner: textColumn(row.owner, 'owner'),
-      version: integerColumn(row.version, 'version'),
-    });
+    return row === undefined ? undefined : stateRecord(row, this.#deserialize);
   }
 
   /**
@@ -187,8 +187,7 @@ export class PostgresFencedStore<V = unknown> implements FencedStore<V> {
     checkFenceToken(fence);
     const { ifVersion } = options;
     checkIfVersion(ifVersion);
-    const text = this.#serialize(value);
-    if (typeof text !== 'string') throw new TypeError('The fenced store can only store values its `serialize` turns into a string');
+    const text = serializedText(this.#serialize, value, 'fenced store');
     const owner = String(fence.owner);
     const { rows } = await run(
       this.#pool,

@@ -2,7 +2,8 @@ import { StaleTokenError } from '../errors/stale-token-error.js';
 import { TransportError } from '../errors/transport-error.js';
 import { checkKey } from '../fencing/check.js';
 import type { Fence, FencedRecord, PutOptions, TokenCounter } from '../fencing/types.js';
-import { checkClaim, checkDelay, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
+import { serializedText } from '../internal/json.js';
+import { checkClaim, checkDelay, checkLimit, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
 import type {
   ClaimedEffect,
   CommitOptions,
@@ -15,7 +16,7 @@ import type {
   OutboxOptions,
 } from '../outbox/types.js';
 import { checkPool, integerColumn, run, textColumn, type PgPoolLike } from './client.js';
-import { codecOptions, rejection, stateStatements, upsertStateSql, type PostgresFencedStoreOptions, type StateStatements } from './fenced-store.js';
+import { codecOptions, rejection, stateRecord, stateStatements, upsertStateSql, type PostgresFencedStoreOptions, type StateStatements } from './fenced-store.js';
 import { resolveTables, type PostgresOutboxTableOptions } from './schema.js';
 
 /** Options of {@link postgresOutbox}: the tables (as given to the DDL), the value codec, the token counter. */
@@ -144,13 +145,7 @@ export class PostgresOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
     checkKey(key);
     const { rows } = await run(this.#pool, 'get', this.#sql.get, [key], { key });
     const row = rows[0];
-    if (row === undefined) return undefined;
-    return Object.freeze({
-      value: this.#deserialize(textColumn(row.value, 'value')),
-      token: integerColumn(row.token, 'token'),
-      owner: textColumn(row.owner, 'owner'),
-      version: integerColumn(row.version, 'version'),
-    });
+    return row === undefined ? undefined : stateRecord(row, this.#deserialize);
   }
 
   /** A commit without effects. */
@@ -168,8 +163,7 @@ export class PostgresOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
   ): Promise<CommitResult<V>> {
     const prepared = prepareCommit(key, fence, effects, options, this.#options.captureHeaders);
     const { ifVersion } = options;
-    const text = this.#serialize(value);
-    if (typeof text !== 'string') throw new TypeError('The outbox can only store values its `serialize` turns into a string');
+    const text = serializedText(this.#serialize, value, 'outbox');
     const owner = String(fence.owner);
     const { rows } = await run(
       this.#pool,
@@ -262,7 +256,7 @@ export class PostgresOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** See {@link Outbox.deadLetters}. */
   async deadLetters(limit = 100): Promise<OutboxEffect<P>[]> {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`Expected \`limit\` to be an integer ≥ 1, got ${String(limit)}`);
+    checkLimit(limit);
     const { rows } = await run(this.#pool, 'dead letters', this.#sql.deadLetters, [limit]);
     return rows.map((row) => effectOf<P>(row));
   }

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors/configuration-error.js';
-import { oneOfOption } from '../internal/validate.js';
+import { booleanOption, objectArgument, oneOfOption } from '../internal/validate.js';
 import { checkPool, pgError, type PgPoolLike } from './client.js';
 
 /** Where the fenced state lives, and how values are stored. */
@@ -72,7 +72,7 @@ const quote = (name: string): string => `"${name}"`;
 
 /** @internal Validates the table options; throws a `ConfigurationError` on a bad one. */
 export function resolveTables(options: PostgresOutboxTableOptions = {}): ResolvedTables {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   const schema = identifier('schema', options.schema, 'public');
   const table = identifier('table', options.table, 'ec_fenced_state');
   const outboxTable = identifier('outboxTable', options.outboxTable, 'ec_outbox', 54);
@@ -108,8 +108,7 @@ export function resolveTables(options: PostgresOutboxTableOptions = {}): Resolve
  */
 export function postgresDdl(options: PostgresDdlOptions = {}): string {
   const t = resolveTables(options);
-  const withOutbox = options.outbox ?? true;
-  if (typeof withOutbox !== 'boolean') throw new ConfigurationError('outbox', 'a boolean', withOutbox);
+  const withOutbox = booleanOption('outbox', options.outbox) ?? true;
   const parts: string[] = [];
   // Creating `public` would need the CREATE privilege on the database even though it exists.
   if (t.names.schema !== 'public') parts.push(`CREATE SCHEMA IF NOT EXISTS ${t.schema};`);

@@ -1,8 +1,7 @@
 import { TransportError } from '../errors/transport-error.js';
 import { baseUrls, requestHeaders } from './websocket/options.js';
 import { resolveTopic, type PulsarTopicName } from './topic.js';
-import { ConfigurationError } from '../errors/configuration-error.js';
-import { integerOption, stringOption } from '../internal/validate.js';
+import { integerOption, objectArgument, stringOption } from '../internal/validate.js';
 
 /** Options of {@link pulsarAdmin}. */
 export interface PulsarAdminOptions {
@@ -183,7 +182,7 @@ const EARLIEST = '{"ledgerId":-1,"entryId":-1,"partitionIndex":-1}';
  */
 export function pulsarAdmin(url: string, options: PulsarAdminOptions = {}): PulsarAdmin {
   const { httpBase } = baseUrls('url', url);
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   const tenant = stringOption('tenant', options.tenant, 'public');
   const namespace = stringOption('namespace', options.namespace, 'default');
   const headers = requestHeaders(options.token, options.headers);

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors/configuration-error.js';
-import { integerOption, nameOption } from '../internal/validate.js';
+import { integerOption, nameOption, objectArgument } from '../internal/validate.js';
 
 /**
  * @internal Delay before a negatively acknowledged message comes back when the consumer sets none:
@@ -55,7 +55,7 @@ export interface ResolvedPulsarTransportOptions {
  * their defaults; throws `ConfigurationError` naming the option.
  */
 export function resolvePulsarTransportOptions(options: PulsarTransportBaseOptions): ResolvedPulsarTransportOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   const dls: unknown = options.deadLetterSubscription;
   if (dls !== undefined && dls !== false && (typeof dls !== 'string' || dls.length === 0 || dls.includes('/'))) {
     throw new ConfigurationError('deadLetterSubscription', 'a subscription name or false', dls);

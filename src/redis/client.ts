@@ -1,3 +1,4 @@
+import { ConfigurationError } from '../errors/configuration-error.js';
 import { TransportError } from '../errors/transport-error.js';
 import { adapterOption } from '../internal/validate.js';
 
@@ -96,4 +97,17 @@ export function integerReply(reply: unknown): number {
   if (typeof reply === 'number') return reply;
   if (typeof reply === 'string' && /^-?\d+$/.test(reply)) return Number(reply);
   return Number.NaN;
+}
+
+/**
+ * @internal The `tokenCounter` option of a Redis store: `'same'` (this client), `'none'`, or another
+ * Redis client holding the fence counters.
+ */
+export function counterOption(counter: unknown): 'same' | 'none' | RedisLike {
+  if (counter === undefined || counter === 'same' || counter === 'none') return counter ?? 'same';
+  if (typeof counter !== 'object' || counter === null) {
+    throw new ConfigurationError('tokenCounter', "'same', 'none' or a Redis client", counter);
+  }
+  checkClient(counter);
+  return counter;
 }

@@ -3,9 +3,8 @@ import { TransportError } from '../errors/transport-error.js';
 import { VersionConflictError } from '../errors/version-conflict-error.js';
 import { checkFenceToken, checkIfVersion } from '../fencing/check.js';
 import type { Fence, FencedRecord, FencedStore, PutOptions } from '../fencing/types.js';
-import { ConfigurationError } from '../errors/configuration-error.js';
-import { serializeJson } from '../internal/json.js';
-import { checkClient, integerReply, type RedisLike } from './client.js';
+import { serializedText, valueCodec } from '../internal/json.js';
+import { checkClient, counterOption, integerReply, type RedisLike } from './client.js';
 import { createEval } from './eval.js';
 import { checkKey, keyName, prefixOption } from './keys.js';
 import { GET_SCRIPT, PUT_SCRIPT, RAISE_SCRIPT } from './scripts.generated.js';
@@ -85,24 +84,12 @@ export class RedisFencedStore<V = unknown> implements FencedStore<V> {
     checkClient(client);
     this.#client = client;
     this.prefix = prefixOption(options.prefix);
-    this.#serialize = options.serialize ?? serializeJson;
-    this.#deserialize = options.deserialize ?? (JSON.parse as (text: string) => V);
-    if (typeof this.#serialize !== 'function') throw new ConfigurationError('serialize', 'a function', this.#serialize);
-    if (typeof this.#deserialize !== 'function') {
-      throw new ConfigurationError('deserialize', 'a function', this.#deserialize);
-    }
-    const counter = options.tokenCounter ?? 'same';
-    if (counter === 'same' || counter === 'none') {
-      this.#raiseHere = counter === 'same';
-      this.#counterClient = undefined;
-    } else {
-      if (typeof counter !== 'object' || counter === null) {
-        throw new ConfigurationError('tokenCounter', "'same', 'none' or a Redis client", counter);
-      }
-      checkClient(counter);
-      this.#raiseHere = false;
-      this.#counterClient = counter;
-    }
+    const codec = valueCodec(options);
+    this.#serialize = codec.serialize;
+    this.#deserialize = codec.deserialize;
+    const counter = counterOption(options.tokenCounter);
+    this.#raiseHere = counter === 'same';
+    this.#counterClient = typeof counter === 'object' ? counter : undefined;
   }
 
   /** The record of `key` (deserialized afresh), or `undefined` if no write was ever accepted for it. */
@@ -133,8 +120,7 @@ export class RedisFencedStore<V = unknown> implements FencedStore<V> {
     checkFenceToken(fence);
     const { ifVersion } = options;
     checkIfVersion(ifVersion);
-    const text = this.#serialize(value);
-    if (typeof text !== 'string') throw new TypeError('The fenced store can only store values its `serialize` turns into a string');
+    const text = serializedText(this.#serialize, value, 'fenced store');
     const owner = String(fence.owner);
     const reply = await put(
       this.#client,

@@ -1,4 +1,5 @@
 import type { TokenCounter } from '../fencing/types.js';
+import { checkTtl } from '../locks/check.js';
 import type { FencingTokenSource, Lease, Lock } from '../locks/types.js';
 import { TransportError } from '../errors/transport-error.js';
 import { checkClient, integerReply, type RedisLike } from './client.js';
@@ -157,9 +158,7 @@ function held(lease: Lease): string {
 
 /** `ttlMs` as a `PX` argument: an integer, rounded up (the library's own deadline stays earlier). */
 function pxOf(ttlMs: number): number {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new RangeError(`Expected \`ttlMs\` to be a positive finite number, got ${String(ttlMs)}`);
-  }
+  checkTtl(ttlMs);
   return Math.ceil(ttlMs);
 }
 

@@ -4,9 +4,9 @@ import { TransportError } from '../errors/transport-error.js';
 import { VersionConflictError } from '../errors/version-conflict-error.js';
 import { checkKey } from '../fencing/check.js';
 import type { Fence, FencedRecord, PutOptions } from '../fencing/types.js';
-import { serializeJson } from '../internal/json.js';
-import { functionArgument, integerOption } from '../internal/validate.js';
-import { checkClaim, checkDelay, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
+import { serializedText, valueCodec } from '../internal/json.js';
+import { integerOption } from '../internal/validate.js';
+import { checkClaim, checkDelay, checkLimit, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
 import type {
   ClaimedEffect,
   CommitOptions,
@@ -18,7 +18,7 @@ import type {
   OutboxEffect,
   OutboxOptions,
 } from '../outbox/types.js';
-import { checkClient, integerReply, type RedisLike } from './client.js';
+import { checkClient, counterOption, integerReply, type RedisLike } from './client.js';
 import { createEval } from './eval.js';
 import { keyName, outboxShardKeys, prefixOption, shardOf, type OutboxShardKeys } from './keys.js';
 import {
@@ -155,20 +155,11 @@ export class RedisOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
     this.shards = integerOption('shards', options.shards, 1, 1);
     if (this.shards > 1024) throw new ConfigurationError('shards', 'an integer between 1 and 1024', this.shards);
     this.#keys = Array.from({ length: this.shards }, (_, s) => outboxShardKeys(this.prefix, s));
-    this.#serialize = options.serialize ?? serializeJson;
-    this.#deserialize = options.deserialize ?? (JSON.parse as (text: string) => V);
-    functionArgument('serialize', this.#serialize);
-    functionArgument('deserialize', this.#deserialize);
-    const counter = options.tokenCounter ?? 'same';
-    if (counter === 'same') this.#counterClient = client;
-    else if (counter === 'none') this.#counterClient = undefined;
-    else {
-      if (typeof counter !== 'object' || counter === null) {
-        throw new ConfigurationError('tokenCounter', "'same', 'none' or a Redis client", counter);
-      }
-      checkClient(counter);
-      this.#counterClient = counter;
-    }
+    const codec = valueCodec(options);
+    this.#serialize = codec.serialize;
+    this.#deserialize = codec.deserialize;
+    const counter = counterOption(options.tokenCounter);
+    this.#counterClient = counter === 'same' ? client : counter === 'none' ? undefined : counter;
     this.#options = resolveOutboxOptions(options);
   }
 
@@ -198,8 +189,7 @@ export class RedisOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
   ): Promise<CommitResult<V>> {
     const prepared = prepareCommit(key, fence, effects, options, this.#options.captureHeaders);
     const { ifVersion } = options;
-    const text = this.#serialize(value);
-    if (typeof text !== 'string') throw new TypeError('The outbox can only store values its `serialize` turns into a string');
+    const text = serializedText(this.#serialize, value, 'outbox');
     const owner = String(fence.owner);
     const tail = `,"h":${JSON.stringify(prepared.headers)},"t":${fence.token},"o":${JSON.stringify(owner)}}`;
     const args = [String(fence.token), owner, text, ifVersion === undefined ? '' : String(ifVersion), String(prepared.effects.length)];
@@ -322,7 +312,7 @@ export class RedisOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** See {@link Outbox.deadLetters}: the oldest of every shard, merged. */
   async deadLetters(limit = 100): Promise<OutboxEffect<P>[]> {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`Expected \`limit\` to be an integer ≥ 1, got ${String(limit)}`);
+    checkLimit(limit);
     const found: Array<{ at: number; effect: OutboxEffect<P> }> = [];
     for (const keys of this.#keys) {
       const reply = await deadLetters(this.#client, [keys.dead, keys.effects, keys.attempts, keys.errors], [String(limit)]);

@@ -1,4 +1,12 @@
 import assert from 'node:assert/strict';
+import { isStaleTokenError, type StaleTokenError } from '../errors/stale-token-error.js';
+import { isVersionConflictError } from '../errors/version-conflict-error.js';
+
+/** @internal A call under test and the failure-message name of it. */
+export interface Call {
+  readonly call: string;
+  readonly promise: Promise<unknown>;
+}
 
 /**
  * @internal How the contract suites name an operation in a failure: `put("fenced-1a2b", token 3,
@@ -59,4 +67,19 @@ export async function expectRejection(
     throw new assert.AssertionError({ message: `${call} rejected with ${describeValue(error)}, expected ${expected}` });
   }
   throw new assert.AssertionError({ message: `${call} resolved (${describeValue(value)}), expected it to reject with ${expected}` });
+}
+
+/** @internal Rejects unless the call rejects with a `StaleTokenError` carrying these tokens. */
+export async function assertStale({ call, promise }: Call, token: number, currentToken: number): Promise<void> {
+  await expectRejection(call, promise, `a StaleTokenError (token ${token}, currentToken ${currentToken})`, (error) => {
+    if (!isStaleTokenError(error)) return false;
+    assert.equal((error as StaleTokenError).token, token, 'error.token');
+    assert.equal((error as StaleTokenError).currentToken, currentToken, 'error.currentToken');
+    return true;
+  });
+}
+
+/** @internal Rejects unless the call rejects with a `VersionConflictError`. */
+export async function assertVersionConflict({ call, promise }: Call): Promise<void> {
+  await expectRejection(call, promise, 'a VersionConflictError', isVersionConflictError);
 }

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { isStaleTokenError, type StaleTokenError } from '../errors/stale-token-error.js';
-import { isVersionConflictError } from '../errors/version-conflict-error.js';
+import { isStaleTokenError } from '../errors/stale-token-error.js';
 import type { Fence, FencedRecord, FencedStore, PutOptions } from '../fencing/types.js';
 import { updateFenced } from '../fencing/update.js';
-import { describeCall, expectRejection } from './calls.js';
+import { assertStale, assertVersionConflict, describeCall, type Call } from './calls.js';
 import { uniqueName, type ContractCase } from './contract.js';
 
 /** Options of {@link fencedStoreContract}. */
@@ -12,30 +11,10 @@ export interface FencedStoreContractOptions {
   readonly cleanup?: (store: FencedStore<unknown>) => Promise<void>;
 }
 
-/** A call under test and the failure-message name of it. */
-interface Call {
-  readonly call: string;
-  readonly promise: Promise<unknown>;
-}
-
 /** `store.put(…)`, named with its key, token, owner and version condition. */
 function put(store: FencedStore<unknown>, key: string, value: unknown, fence: Fence, options?: PutOptions): Call {
   const extra = options?.ifVersion === undefined ? [] : [`ifVersion ${options.ifVersion}`];
   return { call: describeCall('put', key, fence, ...extra), promise: store.put(key, value, fence, options) };
-}
-
-/** Rejects unless the call rejects with a `StaleTokenError` carrying these tokens. */
-async function assertStale({ call, promise }: Call, token: number, currentToken: number): Promise<void> {
-  await expectRejection(call, promise, `a StaleTokenError (token ${token}, currentToken ${currentToken})`, (error) => {
-    if (!isStaleTokenError(error)) return false;
-    assert.equal((error as StaleTokenError).token, token, 'error.token');
-    assert.equal((error as StaleTokenError).currentToken, currentToken, 'error.currentToken');
-    return true;
-  });
-}
-
-async function assertVersionConflict({ call, promise }: Call): Promise<void> {
-  await expectRejection(call, promise, 'a VersionConflictError', isVersionConflictError);
 }
 
 /** A shuffled copy of `items` (Fisher–Yates). */

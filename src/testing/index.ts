@@ -21,8 +21,6 @@ export type { TransportContractOptions } from './transport-contract.js';
 export { HistoryRecorder, WALL_CLOCK, checkHistory, monotonicClockId, monotonicMicros, wallClockMicros } from './history.js';
 export { checkRunLog, checkRuns, checkSpans, parseRunLog, parseSpans } from './deployment-check.js';
 export type { DeploymentCheckOptions, DeploymentReport, ParseSpansOptions, ParsedRuns } from './deployment-check.js';
-// The checker's error, also exported from the root with the other errors.
-export { MixedClocksError, isMixedClocksError } from '../errors/mixed-clocks-error.js';
 export type {
   CheckHistoryOptions,
   HistoryRecorderOptions,

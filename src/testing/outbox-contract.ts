@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { isStaleTokenError, type StaleTokenError } from '../errors/stale-token-error.js';
-import { isVersionConflictError } from '../errors/version-conflict-error.js';
+import { isStaleTokenError } from '../errors/stale-token-error.js';
 import type { Fence } from '../fencing/types.js';
 import { effectIdempotencyKey } from '../outbox/effects.js';
 import type { ClaimedEffect, CommitOptions, EffectInput, Outbox, OutboxOptions } from '../outbox/types.js';
-import { describeCall, expectRejection, expectResult } from './calls.js';
+import { assertStale, assertVersionConflict, describeCall, expectRejection, expectResult, type Call } from './calls.js';
 import { sleep, uniqueName, type ContractCase } from './contract.js';
 
 /** Options of {@link outboxContract}. */
@@ -14,12 +13,6 @@ export interface OutboxContractOptions {
 }
 
 type AnyOutbox = Outbox<unknown, unknown>;
-
-/** A call under test and the failure-message name of it. */
-interface Call {
-  readonly call: string;
-  readonly promise: Promise<unknown>;
-}
 
 /** `outbox.commit(…)`, named with its key, token, owner and options. */
 function commit(
@@ -33,16 +26,6 @@ function commit(
   const extra = [`${effects.length} effect${effects.length === 1 ? '' : 's'}`];
   if (options?.ifVersion !== undefined) extra.push(`ifVersion ${options.ifVersion}`);
   return { call: describeCall('commit', key, fence, ...extra), promise: outbox.commit(key, value, fence, effects, options) };
-}
-
-/** Rejects unless the call rejects with a `StaleTokenError` carrying these tokens. */
-async function assertStale({ call, promise }: Call, token: number, currentToken: number): Promise<void> {
-  await expectRejection(call, promise, `a StaleTokenError (token ${token}, currentToken ${currentToken})`, (error) => {
-    if (!isStaleTokenError(error)) return false;
-    assert.equal((error as StaleTokenError).token, token, 'error.token');
-    assert.equal((error as StaleTokenError).currentToken, currentToken, 'error.currentToken');
-    return true;
-  });
 }
 
 /** The name of a call on a claimed effect: `complete("k", token 1, owner "a", effect "k-fx", attempt 2)`. */
@@ -146,7 +129,7 @@ export function outboxContract(
         await outbox.commit(key, 'x', { token: 5, owner: 'a' }, []);
         await assertStale(commit(outbox, key, 'y', { token: 3, owner: 'b' }, [{ payload: 1, idempotencyKey: `${key}-1` }], { ifVersion: 9 }), 3, 5);
         const conflicting = commit(outbox, key, 'y', { token: 5, owner: 'a' }, [{ payload: 1, idempotencyKey: `${key}-2` }], { ifVersion: 0 });
-        await expectRejection(conflicting.call, conflicting.promise, 'a VersionConflictError', isVersionConflictError);
+        await assertVersionConflict(conflicting);
         assert.equal((await outbox.get(key))?.value, 'x');
         assert.deepEqual(await outbox.counts(), { pending: 0, done: 0, dead: 0 });
         const next = await outbox.commit(key, 'z', { token: 5, owner: 'a' }, [{ payload: 1, idempotencyKey: `${key}-3` }], { ifVersion: 1 });
@@ -209,6 +192,22 @@ export function outboxContract(
         assert.equal((await outbox.get(key))?.value, 'kept');
         assert.equal((await outbox.get(key))?.version, 1);
         assert.deepEqual(await outbox.counts(), { pending: 0, done: 0, dead: 0 });
+      }),
+    },
+    {
+      name: 'a bad limit or visibility timeout is a RangeError, and claims nothing',
+      run: withOutbox(async (outbox, key) => {
+        await outbox.commit(key, 1, a, [{ payload: 1, idempotencyKey: `${key}-1` }]);
+        const calls: [string, Promise<unknown>][] = [
+          ['claim(0, 5000)', outbox.claim(0, 5_000)],
+          ['claim(1.5, 5000)', outbox.claim(1.5, 5_000)],
+          ['claim(10, 0)', outbox.claim(10, 0)],
+          ['deadLetters(0)', outbox.deadLetters(0)],
+          ['deadLetters(NaN)', outbox.deadLetters(Number.NaN)],
+        ];
+        for (const [call, promise] of calls) await expectRejection(call, promise, 'a RangeError', (error) => error instanceof RangeError);
+        assert.deepEqual(await outbox.counts(), { pending: 1, done: 0, dead: 0 });
+        assert.equal((await outbox.claim(10, 5_000)).length, 1, 'the effect is still claimable');
       }),
     },
     {

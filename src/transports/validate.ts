@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors/index.js';
-import { functionArgument, integerOption, numberOption, oneOfOption, stringOption } from '../internal/validate.js';
+import { functionArgument, integerOption, numberOption, objectArgument, oneOfOption, stringOption } from '../internal/validate.js';
 import type { InitialPosition, SubscribeOptions, SubscriptionType } from './types.js';
 
 const SUBSCRIPTION_TYPES: readonly SubscriptionType[] = ['key-shared', 'failover', 'shared'];
@@ -7,7 +7,7 @@ const INITIAL_POSITIONS: readonly InitialPosition[] = ['earliest', 'latest'];
 
 /** @internal Throws a `ConfigurationError` naming the first option `subscribe` cannot use. */
 export function validateSubscribeOptions(options: SubscribeOptions): void {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   stringOption('topic', options.topic);
   stringOption('subscription', options.subscription);
   stringOption('consumerName', options.consumerName);

@@ -7,7 +7,8 @@ import {
   type CounterStore,
   type Violation,
 } from '../../src/index.js';
-import type { HandlerContext, RunOverlaps } from '../../src/index.js';
+import type { RunOverlaps } from '../../src/adapters.js';
+import type { HandlerContext } from '../../src/index.js';
 import { publishEvents, sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 
 const { consumers, setup } = resourcesPerTest();

@@ -2,10 +2,9 @@ import type { Span } from '@opentelemetry/api';
 import { describe, expectTypeOf, it } from 'vitest';
 import { createExclusiveConsumer, type HandlerContext, type Middleware, type Producer } from '../../src/index.js';
 import type { RunOutcome } from '../../src/consumer/types.js';
-import { consoleLogger, type Logger } from '../../src/index.js';
+import { consoleLogger, hashKey, type Logger } from '../../src/index.js';
 import {
   createTracedProducer,
-  hashKey,
   instrumentConsumer,
   producerTracing,
   tracing,

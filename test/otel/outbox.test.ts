@@ -11,9 +11,10 @@ import {
   commitDecision,
   createExclusiveConsumer,
   createOutboxDispatcher,
+  hashKey,
   type SendEffect,
 } from '../../src/index.js';
-import { captureTraceContext, createTracedProducer, dispatchTracing, hashKey, tracing } from '../../src/otel/index.js';
+import { captureTraceContext, createTracedProducer, dispatchTracing, tracing } from '../../src/otel/index.js';
 import { resourcesPerTest, waitFor, type TestEvent } from '../helpers/index.js';
 import { exporter, registerSdk, spans } from './sdk.js';
 

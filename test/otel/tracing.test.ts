@@ -6,13 +6,14 @@ import {
   NonRetriableError,
   StaleTokenError,
   createExclusiveConsumer,
+  hashKey,
   type ExclusiveConsumer,
   type ExclusiveConsumerOptions,
   type Handler,
   type HandlerContext,
   type MemoryBroker,
 } from '../../src/index.js';
-import { SpanAttributes, SpanEvents, createTracedProducer, hashKey, tracing, type TracingOptions } from '../../src/otel/index.js';
+import { SpanAttributes, SpanEvents, createTracedProducer, tracing, type TracingOptions } from '../../src/otel/index.js';
 import { sleep, waitFor, resourcesPerTest, type TestEvent } from '../helpers/index.js';
 import { exporter, registerSdk, spans } from './sdk.js';
 

@@ -4,10 +4,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { HandlerContext } from '../../src/index.js';
+import { MixedClocksError, type HandlerContext } from '../../src/index.js';
 import {
   HistoryRecorder,
-  MixedClocksError,
   checkHistory,
   monotonicClockId,
   monotonicMicros,

@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Middleware } from '../../consumer/types.js';
 import { ConfigurationError } from '../../errors/configuration-error.js';
 import { resolvePrivacy, type TelemetryPrivacy } from '../../logging/privacy.js';
-import { integerOption, oneOfOption } from '../../internal/validate.js';
+import { functionOption, integerOption, objectArgument, oneOfOption, stringOption } from '../../internal/validate.js';
 import { WALL_CLOCK, monotonicClockId, monotonicMicros, wallClockMicros } from '../../testing/history.js';
 
 /** Options of {@link runLog}. */
@@ -66,14 +66,14 @@ export interface RunLog<T = unknown> extends Middleware<T> {
  * @throws ConfigurationError when neither `path` nor `write` is given, or an option is invalid.
  */
 export function runLog<T = unknown>(options: RunLogOptions<T>): RunLog<T> {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   const { path, write, seqOf } = options;
   if ((path === undefined) === (write === undefined)) {
     throw new ConfigurationError('path', 'exactly one of `path` (a file) and `write` (a function)', path ?? write);
   }
-  if (path !== undefined && (typeof path !== 'string' || path === '')) throw new ConfigurationError('path', 'a non-empty string', path);
-  if (write !== undefined && typeof write !== 'function') throw new ConfigurationError('write', 'a function', write);
-  if (seqOf !== undefined && typeof seqOf !== 'function') throw new ConfigurationError('seqOf', 'a function', seqOf);
+  if (path !== undefined) stringOption('path', path);
+  functionOption('write', write);
+  functionOption('seqOf', seqOf);
   const clockKind = oneOfOption('clock', options.clock, 'wall', ['wall', 'monotonic']);
   const maxBuffered = integerOption('maxBufferedBytes', options.maxBufferedBytes, 4_194_304, 1024);
   const privacy = resolvePrivacy(options, 'runLog options');

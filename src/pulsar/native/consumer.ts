@@ -5,7 +5,7 @@ import { PulsarDelivery, PulsarSubscription, type ConsumerHost } from '../consum
 import { QuietPartitions } from '../quiet-partitions.js';
 import { DEFAULT_NACK_DELAY_MS } from '../transport-options.js';
 import { backoffDelay, type BackoffPolicy } from '../../internal/backoff.js';
-import { holdStallWatch, stalledFor } from '../../internal/stall-watch.js';
+import { holdStallWatch, stalled } from '../../internal/stall-watch.js';
 import type { PulsarConsumerConfig, PulsarConsumerLike, PulsarMessageLike, PulsarNativeSubscriptionType } from './client.js';
 import type { ResolvedClientOptions } from './options.js';
 
@@ -16,12 +16,10 @@ const SUBSCRIPTION_TYPE: Readonly<Record<SubscriptionType, PulsarNativeSubscript
   shared: 'Shared',
 };
 
-/** Backoff of the receive loop after `batchReceive()` failed (the client reconnects by itself). */
-/** A standstill of the event loop longer than this makes the next batch wait before it is trusted. */
-const STALL_MS = 250;
-/** How long it waits: the client's threads need a few milliseconds to notice a closed connection. */
+/** After a standstill, the next batch waits this long: the client's threads need a few milliseconds to notice a closed connection. */
 const STALL_SETTLE_MS = 100;
 
+/** Backoff of the receive loop after `batchReceive()` failed (the client reconnects by itself). */
 const RECEIVE_RETRY: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 });
 
 /** @internal The error text of whatever a native call threw. */
@@ -321,7 +319,7 @@ export class NativeSubscription extends PulsarSubscription<ConsumerHost<Resolved
       }
       failures = 0;
       if (this.isClosed || messages.length === 0) continue;
-      if (stalledFor(STALL_MS)) {
+      if (stalled()) {
         // The process stood still and the client's I/O threads resume with it: give them a moment
         // to read what the broker said meanwhile (a closed connection) before trusting the batch.
         await new Promise((resolve) => setTimeout(resolve, STALL_SETTLE_MS));

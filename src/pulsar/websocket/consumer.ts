@@ -6,7 +6,7 @@ import { partitionTopic, type PulsarTopicName } from '../topic.js';
 import { partitionOf } from './message-id.js';
 import { SubscriptionTypeConflictError } from '../../errors/subscription-type-conflict-error.js';
 import { backoffDelay } from '../../internal/backoff.js';
-import { holdStallWatch, stalledFor } from '../../internal/stall-watch.js';
+import { holdStallWatch, stalled } from '../../internal/stall-watch.js';
 import type { ResolvedWebSocketOptions } from './options.js';
 import { DEFAULT_NACK_DELAY_MS } from '../transport-options.js';
 import { FrameWriter, closeSocket, frameText, openSocket, type WebSocketConstructor, type WebSocketLike } from './socket.js';
@@ -28,11 +28,6 @@ const ACK_HOLD_MS = 1;
 
 /** The Java consumer behind a WebSocket session takes at most this receiver queue. */
 const MAX_BROKER_QUEUE = 1000;
-/**
- * An event-loop standstill longer than this makes frames that arrived meanwhile wait for proof that
- * the connection outlived it: longer than a GC pause, shorter than a broker's hand-over.
- */
-const STALL_MS = 250;
 /** How long that proof (a pong) may take before the connection is given up for dead. */
 const PROOF_TIMEOUT_MS = 5000;
 
@@ -383,7 +378,7 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
     if (batch.length === 0) return;
     this.#batch = [];
     if (!session.alive || session !== this.#session) return;
-    if (session.unproven !== undefined || stalledFor(STALL_MS)) {
+    if (session.unproven !== undefined || stalled()) {
       this.#prove(session, batch);
       return;
     }

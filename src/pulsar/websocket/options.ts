@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../../errors/configuration-error.js';
 import type { BackoffPolicy } from '../../internal/backoff.js';
-import { integerOption, stringOption } from '../../internal/validate.js';
+import { integerOption, objectOption, stringOption } from '../../internal/validate.js';
 import { resolvePulsarTransportOptions, type PulsarTransportBaseOptions, type ResolvedPulsarTransportOptions } from '../transport-options.js';
 import type { WebSocketConstructor } from './socket.js';
 
@@ -120,8 +120,7 @@ export function requestHeaders(token: unknown, headers: unknown): Readonly<Recor
 export function resolveWebSocketOptions(options: PulsarWebSocketOptions): ResolvedWebSocketOptions {
   const base = resolvePulsarTransportOptions(options);
   const { wsBase, httpBase } = baseUrls('url', options.url);
-  const reconnect = options.reconnect ?? {};
-  if (typeof reconnect !== 'object' || reconnect === null) throw new ConfigurationError('reconnect', 'an object', reconnect);
+  const reconnect: PulsarWebSocketOptions['reconnect'] & object = objectOption('reconnect', options.reconnect);
   const initialDelayMs = integerOption('reconnect.initialDelayMs', reconnect.initialDelayMs, 100, 1);
   const maxDelayMs = integerOption('reconnect.maxDelayMs', reconnect.maxDelayMs, Math.max(10_000, initialDelayMs), 1);
   if (maxDelayMs < initialDelayMs) {

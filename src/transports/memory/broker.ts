@@ -1,4 +1,4 @@
-import { ConfigurationError } from '../../errors/index.js';
+import { objectArgument } from '../../internal/validate.js';
 import type { MessageMeta, OutgoingMessage, Transport } from '../types.js';
 import { BrokerCore, type MemoryTopicStats } from './core.js';
 import { resolveBrokerOptions, type MemoryBrokerOptions } from './options.js';
@@ -79,7 +79,7 @@ export class MemoryBroker {
    * @throws ConfigurationError when the topic exists with another partition count.
    */
   createTopic(topic: string, options: CreateTopicOptions = {}): void {
-    if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+    objectArgument('options', options);
     this.#core.createTopic(topic, options.partitions ?? 0);
   }
 

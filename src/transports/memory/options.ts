@@ -1,5 +1,4 @@
-import { ConfigurationError } from '../../errors/index.js';
-import { integerOption, numberOption } from '../../internal/validate.js';
+import { integerOption, numberOption, objectArgument } from '../../internal/validate.js';
 
 /**
  * Options of `MemoryBroker`. The defaults follow Pulsar's where that makes sense for an
@@ -61,7 +60,7 @@ export interface ResolvedBrokerOptions {
 /** @internal Validate broker options and apply defaults. Throws a `ConfigurationError`. */
 export function resolveBrokerOptions(options: MemoryBrokerOptions | undefined): ResolvedBrokerOptions {
   if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('options', 'an object', options);
+  objectArgument('options', options);
   return Object.freeze({
     nackRedeliveryDelayMs: numberOption('nackRedeliveryDelayMs', options.nackRedeliveryDelayMs, 1000, 0),
     ackTimeoutMs: numberOption('ackTimeoutMs', options.ackTimeoutMs, 0, 0),
