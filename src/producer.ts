@@ -3,7 +3,7 @@ import { ConsumerStateError } from './errors/consumer-state-error.js';
 import { KeyExtractionError } from './errors/key-extraction-error.js';
 import { ConfigurationError } from './errors/configuration-error.js';
 import { chain } from './internal/chain.js';
-import { adapterOption, functionArgument, functionsOption, knownOptions, objectArgument, objectOption, stringOption } from './internal/validate.js';
+import { adapterOption, functionArgument, functionsOption, knownOptions, objectArgument, objectOption, optionNames, stringOption } from './internal/validate.js';
 import { memoryTransport } from './transports/memory/index.js';
 import type { TopicProducer, Transport } from './transports/types.js';
 
@@ -61,7 +61,7 @@ export interface Producer<T> {
   close(): Promise<void>;
 }
 
-const PRODUCER_OPTIONS = ['topic', 'key', 'transport', 'codec', 'middleware'] as const satisfies readonly (keyof ProducerOptions<unknown>)[];
+const PRODUCER_OPTIONS = optionNames<ProducerOptions<unknown>>({ topic: true, key: true, transport: true, codec: true, middleware: true });
 
 /** Message properties travel as strings; anything else would be coerced or dropped by the broker. */
 function checkProperties(properties: unknown): void {

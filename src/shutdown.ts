@@ -1,7 +1,7 @@
 import type { ExclusiveConsumer, StopReport } from './consumer/types.js';
 import { toError } from './errors/classify.js';
 import { ConfigurationError } from './errors/configuration-error.js';
-import { integerOption, knownOptions, objectOption } from './internal/validate.js';
+import { integerOption, knownOptions, objectOption, optionNames } from './internal/validate.js';
 
 /** Something with an asynchronous `close()`: a producer, a transport, a client of yours. */
 export interface Closable {
@@ -37,7 +37,7 @@ export interface ShutdownReport {
   readonly errors: readonly Error[];
 }
 
-const SHUTDOWN_OPTIONS = ['timeoutMs'] as const satisfies readonly (keyof ShutdownOptions)[];
+const SHUTDOWN_OPTIONS = optionNames<ShutdownOptions>({ timeoutMs: true });
 
 /**
  * Stop a service's consumers and close what they used, in the order that loses nothing: consumers

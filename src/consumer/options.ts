@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { jsonCodec, type Codec } from '../codecs/index.js';
 import { ConfigurationError } from '../errors/configuration-error.js';
-import { adapterOption, booleanOption, functionsOption, integerOption, knownOptions, numberOption, objectOption, oneOfOption, stringOption } from '../internal/validate.js';
+import { adapterOption, booleanOption, functionsOption, integerOption, knownOptions, numberOption, objectOption, oneOfOption, optionNames, stringOption } from '../internal/validate.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { PRIVACY_OPTIONS, resolvePrivacy, type ResolvedPrivacy } from '../logging/privacy.js';
 import type { FencingTokenSource, Lock } from '../locks/types.js';
@@ -34,39 +34,36 @@ export const defaults = Object.freeze({
 
 const MODES: readonly ConsumerMode[] = ['key-shared', 'failover', 'shared-locked', 'shared'];
 
-/** Every option's name, for the unknown-name check (a `satisfies` keeps it in step with the type). */
-const OPTION_NAMES = [
-  'transport',
-  'mode',
-  'subscription',
-  'consumerName',
-  'initialPosition',
-  'codec',
-  'maxConcurrency',
-  'maxInFlight',
-  'handlerTimeoutMs',
-  'retry',
-  'lock',
-  'lease',
-  'tokenSource',
-  'middleware',
-  'batch',
-  'checkPartitionKey',
-  'stopTimeoutMs',
-  'startTimeoutMs',
-  'deadLetter',
-  'nackRedeliveryDelayMs',
-  'rememberCompleted',
-  'logger',
-  'privacy',
-] as const satisfies readonly (keyof ExclusiveConsumerOptions<unknown>)[];
-/** Fails to compile when an option has no name in the list above. */
-const everyOptionNamed: [Exclude<keyof ExclusiveConsumerOptions<unknown>, (typeof OPTION_NAMES)[number]>] extends [never] ? true : never = true;
-void everyOptionNamed;
-const RETRY_NAMES = ['maxAttempts', 'initialDelayMs', 'maxDelayMs', 'factor', 'jitter'] as const satisfies readonly (keyof RetryOptions)[];
-const LEASE_NAMES = ['ttlMs', 'whenBusy', 'acquireTimeoutMs', 'retryDelayMs', 'lingerMs'] as const satisfies readonly (keyof LeaseOptions)[];
-const BATCH_NAMES = ['maxSize', 'maxWaitMs'] as const satisfies readonly (keyof BatchOptions)[];
-const DEAD_LETTER_NAMES = ['topic', 'maxRedeliverCount'] as const satisfies readonly (keyof DeadLetterOptions)[];
+/** Every option's name, for the unknown-name check. */
+const OPTION_NAMES = optionNames<ExclusiveConsumerOptions<unknown>>({
+  transport: true,
+  mode: true,
+  subscription: true,
+  consumerName: true,
+  initialPosition: true,
+  codec: true,
+  maxConcurrency: true,
+  maxInFlight: true,
+  handlerTimeoutMs: true,
+  retry: true,
+  lock: true,
+  lease: true,
+  tokenSource: true,
+  middleware: true,
+  batch: true,
+  checkPartitionKey: true,
+  stopTimeoutMs: true,
+  startTimeoutMs: true,
+  deadLetter: true,
+  nackRedeliveryDelayMs: true,
+  rememberCompleted: true,
+  logger: true,
+  privacy: true,
+});
+const RETRY_NAMES = optionNames<RetryOptions>({ maxAttempts: true, initialDelayMs: true, maxDelayMs: true, factor: true, jitter: true });
+const LEASE_NAMES = optionNames<LeaseOptions>({ ttlMs: true, whenBusy: true, acquireTimeoutMs: true, retryDelayMs: true, lingerMs: true });
+const BATCH_NAMES = optionNames<BatchOptions>({ maxSize: true, maxWaitMs: true });
+const DEAD_LETTER_NAMES = optionNames<DeadLetterOptions>({ topic: true, maxRedeliverCount: true });
 
 /** @internal Options with every default applied. */
 export interface ResolvedOptions<T> {

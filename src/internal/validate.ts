@@ -97,6 +97,24 @@ export function adapterOption(option: string, value: unknown, methods: readonly 
   }
 }
 
+/**
+ * @internal The option names of an options type for {@link knownOptions}, spelt once as an object
+ * so that the compiler holds the list to the type: a name missing from it, or one the type does
+ * not have, fails to compile.
+ */
+export function optionNames<T extends object>(names: { readonly [K in keyof T]-?: true }): readonly string[] {
+  return Object.freeze(Object.keys(names));
+}
+
+/**
+ * @internal Throws unless `options` is an options object whose every name is in `names`: the
+ * check at the entry of each factory and constructor that takes options.
+ */
+export function optionsArgument(options: unknown, names: readonly string[]): void {
+  objectArgument('options', options);
+  knownOptions(options as object, names);
+}
+
 /** Edit distance of two short strings (option names), for suggestions. */
 function distance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);

@@ -1,4 +1,6 @@
-import { functionOption, objectArgument, oneOfOption } from '../internal/validate.js';
+import { functionOption, oneOfOption, optionNames, optionsArgument } from '../internal/validate.js';
+
+const OPTION_NAMES = optionNames<ConsoleLoggerOptions>({ level: true, format: true, write: true });
 
 /** Severity of a log line, lowest first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -74,7 +76,7 @@ export interface ConsoleLoggerOptions {
  * ```
  */
 export function consoleLogger(options: ConsoleLoggerOptions = {}): Logger {
-  objectArgument('options', options);
+  optionsArgument(options, OPTION_NAMES);
   const threshold = SEVERITY[oneOfOption('level', options.level, 'info', LEVELS)];
   const format = oneOfOption('format', options.format, 'json', ['json', 'text']);
   functionOption('write', options.write);

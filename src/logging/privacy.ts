@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { isExclusiveConsumerError } from '../errors/base.js';
-import { booleanOption, objectOption, oneOfOption, stringOption } from '../internal/validate.js';
+import { booleanOption, objectOption, oneOfOption, optionNames, stringOption } from '../internal/validate.js';
 
 /**
  * How personal data appears in log lines and telemetry. Keys are usually personal data (a shopper
@@ -32,7 +32,9 @@ export interface TelemetryPrivacy {
 }
 
 /** @internal The fields of {@link TelemetryPrivacy}. */
-export const PRIVACY_OPTIONS = ['keys', 'keySalt', 'errorMessages'] as const satisfies readonly (keyof TelemetryPrivacy)[];
+/** @internal The privacy options, to spread into the option names of a type that extends {@link TelemetryPrivacy}. */
+export const PRIVACY_OPTION_FLAGS = { keys: true, keySalt: true, errorMessages: true } as const;
+export const PRIVACY_OPTIONS = optionNames<TelemetryPrivacy>(PRIVACY_OPTION_FLAGS);
 
 /**
  * A 16-hex-digit (64-bit) hash of `key`: HMAC-SHA-256 with `salt`, or SHA-256 without. What

@@ -1,12 +1,20 @@
 import { metrics, type Attributes, type BatchObservableResult, type Meter, type MeterProvider, type Observable } from '@opentelemetry/api';
 import { ConfigurationError } from '../errors/configuration-error.js';
-import { adapterOption, numberOption, objectArgument, objectOption, stringOption } from '../internal/validate.js';
+import { adapterOption, numberOption, objectOption, optionNames, optionsArgument, stringOption } from '../internal/validate.js';
 import type { OutboxDispatcher } from '../outbox/dispatcher.js';
 import type { Outbox, OutboxCounts } from '../outbox/types.js';
 import { instrumentsOf } from './metrics.js';
 import { pollLatest, type LatestPoller } from './poller.js';
 import { MetricAttributes } from './semconv.js';
 import { SCOPE } from './shared.js';
+
+const OPTION_NAMES = optionNames<DispatcherMetricsOptions>({
+  meterProvider: true,
+  name: true,
+  attributes: true,
+  outbox: true,
+  countsIntervalMs: true,
+});
 
 /** Options of {@link instrumentDispatcher}. */
 export interface DispatcherMetricsOptions {
@@ -74,7 +82,7 @@ const active = new WeakMap<Meter, Set<string>>();
  */
 export function instrumentDispatcher<P>(dispatcher: OutboxDispatcher<P>, options: DispatcherMetricsOptions = {}): () => void {
   adapterOption('dispatcher', dispatcher, ['stats', 'on']);
-  objectArgument('options', options);
+  optionsArgument(options, OPTION_NAMES);
   const name = stringOption('name', options.name, 'outbox');
   const attributes = objectOption('attributes', options.attributes) as Attributes;
   if (options.outbox !== undefined) adapterOption('outbox', options.outbox, ['counts']);

@@ -11,7 +11,7 @@ import {
 } from '@opentelemetry/api';
 import type { ExclusiveConsumer } from '../consumer/types.js';
 import { ConfigurationError } from '../errors/configuration-error.js';
-import { numberOption } from '../internal/validate.js';
+import { numberOption, optionNames, optionsArgument } from '../internal/validate.js';
 import { COUNTER_SOURCE } from '../middleware/exclusivity-counter/types.js';
 import type { PulsarSubscriptionStats } from '../pulsar/admin.js';
 import {
@@ -30,6 +30,13 @@ import {
 } from './semconv.js';
 import { pollLatest, type LatestPoller } from './poller.js';
 import { SCOPE, errorType } from './shared.js';
+
+const OPTION_NAMES = optionNames<ConsumerMetricsOptions>({
+  meterProvider: true,
+  system: true,
+  attributes: true,
+  subscriptionStats: true,
+});
 
 /** Options of {@link instrumentConsumer}. */
 export interface ConsumerMetricsOptions {
@@ -200,6 +207,7 @@ export function instrumentsOf(meter: Meter): Instruments {
  * ```
  */
 export function instrumentConsumer(consumer: ExclusiveConsumer, options: ConsumerMetricsOptions = {}): () => void {
+  optionsArgument(options, OPTION_NAMES);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const m = instrumentsOf(meter);
   const base: Attributes = {

@@ -1,11 +1,24 @@
 import { ROOT_CONTEXT, SpanKind, context, isSpanContextValid, trace, type Attributes, type Link, type Span, type TracerProvider } from '@opentelemetry/api';
+import { optionNames, optionsArgument } from '../internal/validate.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
-import { resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
+import { PRIVACY_OPTION_FLAGS, resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
 import type { DispatchMiddleware } from '../outbox/dispatcher.js';
 import type { ClaimedEffect } from '../outbox/types.js';
 import { propertiesGetter, propertiesSetter } from './propagation.js';
 import { SpanAttributes } from './semconv.js';
 import { propagatorOf, recordError, runHook, tracerOf, type Propagator } from './shared.js';
+
+const DISPATCH_OPTION_NAMES = optionNames<DispatchTracingOptions>({
+  ...PRIVACY_OPTION_FLAGS,
+  tracerProvider: true,
+  propagator: true,
+  continueTrace: true,
+  startHook: true,
+  endHook: true,
+  logger: true,
+});
+
+const CAPTURE_OPTION_NAMES = optionNames<CaptureTraceContextOptions>({ propagator: true });
 
 /** Options of {@link captureTraceContext}. */
 export interface CaptureTraceContextOptions {
@@ -27,6 +40,7 @@ export interface CaptureTraceContextOptions {
  * ```
  */
 export function captureTraceContext(options: CaptureTraceContextOptions = {}): () => Record<string, string> {
+  optionsArgument(options, CAPTURE_OPTION_NAMES);
   const propagator = propagatorOf(options.propagator);
   return function captureTraceContext() {
     const headers: Record<string, string> = {};
@@ -68,6 +82,7 @@ export interface DispatchTracingOptions<P = unknown> extends TelemetryPrivacy {
  * ```
  */
 export function dispatchTracing<P = unknown>(options: DispatchTracingOptions<P> = {}): DispatchMiddleware<P> {
+  optionsArgument(options, DISPATCH_OPTION_NAMES);
   const tracer = tracerOf(options.tracerProvider);
   const propagator = propagatorOf(options.propagator);
   const privacy = resolvePrivacy(options, 'dispatch tracing options');

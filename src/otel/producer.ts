@@ -9,8 +9,9 @@ import {
   type Span,
   type TracerProvider,
 } from '@opentelemetry/api';
+import { optionNames, optionsArgument } from '../internal/validate.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
-import { resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
+import { PRIVACY_OPTION_FLAGS, resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
 import { createProducer, type Producer, type ProducerMessage, type ProducerMiddleware, type ProducerOptions } from '../producer.js';
 import { propertiesGetter, propertiesSetter } from './propagation.js';
 import {
@@ -25,6 +26,16 @@ import {
   SpanAttributes,
 } from './semconv.js';
 import { propagatorOf, recordError, runHook, tracerOf, type Propagator } from './shared.js';
+
+const OPTION_NAMES = optionNames<ProducerTracingOptions>({
+  ...PRIVACY_OPTION_FLAGS,
+  tracerProvider: true,
+  propagator: true,
+  system: true,
+  startHook: true,
+  endHook: true,
+  logger: true,
+});
 
 /** Options of {@link producerTracing}. */
 export interface ProducerTracingOptions<T = unknown> extends TelemetryPrivacy {
@@ -58,6 +69,7 @@ export interface ProducerTracingOptions<T = unknown> extends TelemetryPrivacy {
  * messaging semantic conventions ask); the send span links to it instead.
  */
 export function producerTracing<T = unknown>(options: ProducerTracingOptions<T> = {}): ProducerMiddleware<T> {
+  optionsArgument(options, OPTION_NAMES);
   const tracer = tracerOf(options.tracerProvider);
   const propagator = propagatorOf(options.propagator);
   const privacy = resolvePrivacy(options, 'producer tracing options');

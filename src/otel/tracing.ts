@@ -11,7 +11,8 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { HandlerContext, RunOutcome } from '../consumer/types.js';
-import { resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
+import { optionNames, optionsArgument } from '../internal/validate.js';
+import { PRIVACY_OPTION_FLAGS, resolvePrivacy, type TelemetryPrivacy } from '../logging/privacy.js';
 import type { Middleware } from '../consumer/types.js';
 import { propertiesGetter } from './propagation.js';
 import {
@@ -41,6 +42,16 @@ import {
   tracerOf,
   type Propagator,
 } from './shared.js';
+
+const OPTION_NAMES = optionNames<TracingOptions>({
+  ...PRIVACY_OPTION_FLAGS,
+  tracerProvider: true,
+  propagator: true,
+  continueTrace: true,
+  system: true,
+  startHook: true,
+  endHook: true,
+});
 
 /** Options of {@link tracing}. */
 export interface TracingOptions<T = unknown> extends TelemetryPrivacy {
@@ -112,6 +123,7 @@ export interface TracingOptions<T = unknown> extends TelemetryPrivacy {
  * ```
  */
 export function tracing<T = unknown>(options: TracingOptions<T> = {}): Middleware<T> {
+  optionsArgument(options, OPTION_NAMES);
   const tracer = tracerOf(options.tracerProvider);
   const propagator = propagatorOf(options.propagator);
   const privacy = resolvePrivacy(options, 'tracing options');

@@ -1,8 +1,10 @@
 import { NonRetriableError } from '../errors/non-retriable-error.js';
 import { isVersionConflictError } from '../errors/version-conflict-error.js';
 import type { Fence } from '../fencing/types.js';
-import { integerOption } from '../internal/validate.js';
+import { integerOption, optionNames, optionsArgument } from '../internal/validate.js';
 import type { CommitResult, EffectInput, Outbox } from './types.js';
+
+const OPTION_NAMES = optionNames<CommitDecisionOptions>({ maxAttempts: true });
 
 /** What a decision function returns: the key's new state, and the effects decided with it. */
 export interface Decision<V, P> {
@@ -56,6 +58,7 @@ export async function commitDecision<V, P>(
   decide: (current: V | undefined) => Decision<V, P> | Promise<Decision<V, P>>,
   options: CommitDecisionOptions = {},
 ): Promise<CommitResult<V>> {
+  optionsArgument(options, OPTION_NAMES);
   const maxAttempts = integerOption('maxAttempts', options.maxAttempts, 5, 1);
   const { key, fence } = ctx;
   if (fence === undefined) {

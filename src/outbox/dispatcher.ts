@@ -6,9 +6,26 @@ import { HandlerTimeoutError } from '../errors/handler-timeout-error.js';
 import { backoffDelay, type BackoffPolicy } from '../internal/backoff.js';
 import { chain } from '../internal/chain.js';
 import { Emitter } from '../internal/emitter.js';
-import { adapterOption, functionArgument, functionsOption, integerOption, numberOption, objectArgument } from '../internal/validate.js';
+import { adapterOption, functionArgument, functionsOption, integerOption, knownOptions, numberOption, objectOption, optionNames, optionsArgument } from '../internal/validate.js';
 import { errorText } from './effects.js';
 import type { ClaimedEffect, Outbox } from './types.js';
+
+const OPTION_NAMES = optionNames<OutboxDispatcherOptions<unknown>>({
+  concurrency: true,
+  pollIntervalMs: true,
+  visibilityMs: true,
+  sendTimeoutMs: true,
+  maxAttempts: true,
+  retry: true,
+  purgeIntervalMs: true,
+  middleware: true,
+});
+const RETRY_OPTION_NAMES = optionNames<DispatchRetryOptions>({
+  initialDelayMs: true,
+  maxDelayMs: true,
+  factor: true,
+  jitter: true,
+});
 
 /**
  * Sends one effect: to an SMS gateway, an e-mail API, a webhook… with `effect.idempotencyKey` as
@@ -208,7 +225,7 @@ class Dispatcher<P> implements OutboxDispatcher<P> {
   constructor(outbox: Outbox<unknown, P>, send: SendEffect<P>, options: OutboxDispatcherOptions<P>) {
     adapterOption('outbox', outbox, ['claim', 'complete', 'retry', 'deadLetter', 'purge']);
     functionArgument('send', send);
-    objectArgument('options', options);
+    optionsArgument(options, OPTION_NAMES);
     this.#outbox = outbox;
     this.#send = send;
     this.#concurrency = integerOption('concurrency', options.concurrency, 10, 1);
@@ -220,7 +237,8 @@ class Dispatcher<P> implements OutboxDispatcher<P> {
       throw new ConfigurationError('sendTimeoutMs', `below \`visibilityMs\` (${this.#visibilityMs})`, this.#sendTimeoutMs);
     }
     this.#maxAttempts = integerOption('maxAttempts', options.maxAttempts, 10, 1);
-    const retry = options.retry ?? {};
+    const retry: DispatchRetryOptions = objectOption('retry', options.retry);
+    knownOptions(retry, RETRY_OPTION_NAMES, 'retry.');
     const initialDelayMs = numberOption('retry.initialDelayMs', retry.initialDelayMs, 1_000, 0);
     this.#retry = Object.freeze({
       initialDelayMs,

@@ -12,6 +12,9 @@ import type {
   OutboxEffect,
   OutboxOptions,
 } from './types.js';
+import { optionNames, optionsArgument } from '../internal/validate.js';
+
+const OPTION_NAMES = optionNames<OutboxOptions>({ captureHeaders: true, retainDoneMs: true });
 
 /** An effect as held here; due and finish times on the monotonic clock. */
 interface Entry {
@@ -56,6 +59,7 @@ export class MemoryOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** Throws a `ConfigurationError` on a bad option. */
   constructor(options: OutboxOptions = {}) {
+    optionsArgument(options, OPTION_NAMES);
     this.#options = resolveOutboxOptions(options);
   }
 

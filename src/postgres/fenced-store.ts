@@ -4,9 +4,21 @@ import { VersionConflictError } from '../errors/version-conflict-error.js';
 import { checkFenceToken, checkIfVersion, checkKey, isStale } from '../fencing/check.js';
 import type { Fence, FencedRecord, FencedStore, PutOptions, TokenCounter } from '../fencing/types.js';
 import { serializedText, valueCodec } from '../internal/json.js';
-import { adapterOption } from '../internal/validate.js';
+import { adapterOption, optionNames, optionsArgument } from '../internal/validate.js';
 import { checkPool, integerColumn, run, textColumn, type PgPoolLike } from './client.js';
-import { resolveTables, type PostgresTableOptions, type ResolvedTables } from './schema.js';
+import { resolveTables, type PostgresDdlOptions, type PostgresTableOptions, type ResolvedTables } from './schema.js';
+
+/** The store's options and the DDL's, so that one tables object serves `createPostgresTables` and the store. */
+const OPTION_NAMES = optionNames<PostgresFencedStoreOptions<unknown> & PostgresDdlOptions>({
+  schema: true,
+  table: true,
+  valueType: true,
+  outboxTable: true,
+  outbox: true,
+  serialize: true,
+  deserialize: true,
+  tokenCounter: true,
+});
 
 /** Options of {@link postgresFencedStore}. */
 export interface PostgresFencedStoreOptions<V> extends PostgresTableOptions {
@@ -155,6 +167,7 @@ export class PostgresFencedStore<V = unknown> implements FencedStore<V> {
 
   /** Prefer {@link postgresFencedStore}. Throws a `ConfigurationError` on a bad pool or option. */
   constructor(pool: PgPoolLike, options: PostgresFencedStoreOptions<V> = {}) {
+    optionsArgument(options, OPTION_NAMES);
     checkPool(pool);
     const tables = resolveTables(options);
     const codec = codecOptions(options);

@@ -3,6 +3,7 @@ import { TransportError } from '../errors/transport-error.js';
 import { checkKey } from '../fencing/check.js';
 import type { Fence, FencedRecord, PutOptions, TokenCounter } from '../fencing/types.js';
 import { serializedText } from '../internal/json.js';
+import { optionNames, optionsArgument } from '../internal/validate.js';
 import { checkClaim, checkDelay, checkLimit, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
 import type {
   ClaimedEffect,
@@ -17,7 +18,21 @@ import type {
 } from '../outbox/types.js';
 import { checkPool, integerColumn, run, textColumn, type PgPoolLike } from './client.js';
 import { codecOptions, rejection, stateRecord, stateStatements, upsertStateSql, type PostgresFencedStoreOptions, type StateStatements } from './fenced-store.js';
-import { resolveTables, type PostgresOutboxTableOptions } from './schema.js';
+import { resolveTables, type PostgresDdlOptions, type PostgresOutboxTableOptions } from './schema.js';
+
+/** The outbox's options and the DDL's, so that one tables object serves `createPostgresTables` and the outbox. */
+const OPTION_NAMES = optionNames<PostgresOutboxOptions<unknown> & PostgresDdlOptions>({
+  outbox: true,
+  schema: true,
+  table: true,
+  valueType: true,
+  outboxTable: true,
+  serialize: true,
+  deserialize: true,
+  tokenCounter: true,
+  captureHeaders: true,
+  retainDoneMs: true,
+});
 
 /** Options of {@link postgresOutbox}: the tables (as given to the DDL), the value codec, the token counter. */
 export interface PostgresOutboxOptions<V> extends PostgresFencedStoreOptions<V>, PostgresOutboxTableOptions, OutboxOptions {}
@@ -130,6 +145,7 @@ export class PostgresOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** Prefer {@link postgresOutbox}. Throws a `ConfigurationError` on a bad pool or option. */
   constructor(pool: PgPoolLike, options: PostgresOutboxOptions<V> = {}) {
+    optionsArgument(options, OPTION_NAMES);
     checkPool(pool);
     this.#pool = pool;
     this.#sql = statements(options);

@@ -1,6 +1,14 @@
 import { ConfigurationError } from '../errors/configuration-error.js';
-import { booleanOption, objectArgument, oneOfOption } from '../internal/validate.js';
+import { booleanOption, objectArgument, oneOfOption, optionNames, optionsArgument } from '../internal/validate.js';
 import { checkPool, pgError, type PgPoolLike } from './client.js';
+
+const DDL_OPTION_NAMES = optionNames<PostgresDdlOptions>({
+  schema: true,
+  table: true,
+  valueType: true,
+  outboxTable: true,
+  outbox: true,
+});
 
 /** Where the fenced state lives, and how values are stored. */
 export interface PostgresTableOptions {
@@ -107,6 +115,7 @@ export function resolveTables(options: PostgresOutboxTableOptions = {}): Resolve
  * ```
  */
 export function postgresDdl(options: PostgresDdlOptions = {}): string {
+  optionsArgument(options, DDL_OPTION_NAMES);
   const t = resolveTables(options);
   const withOutbox = booleanOption('outbox', options.outbox) ?? true;
   const parts: string[] = [];

@@ -1,7 +1,15 @@
 import { TransportError } from '../errors/transport-error.js';
 import { baseUrls, requestHeaders } from './websocket/options.js';
 import { resolveTopic, type PulsarTopicName } from './topic.js';
-import { integerOption, objectArgument, stringOption } from '../internal/validate.js';
+import { integerOption, optionNames, optionsArgument, stringOption } from '../internal/validate.js';
+
+const OPTION_NAMES = optionNames<PulsarAdminOptions>({
+  tenant: true,
+  namespace: true,
+  token: true,
+  headers: true,
+  timeoutMs: true,
+});
 
 /** Options of {@link pulsarAdmin}. */
 export interface PulsarAdminOptions {
@@ -182,7 +190,7 @@ const EARLIEST = '{"ledgerId":-1,"entryId":-1,"partitionIndex":-1}';
  */
 export function pulsarAdmin(url: string, options: PulsarAdminOptions = {}): PulsarAdmin {
   const { httpBase } = baseUrls('url', url);
-  objectArgument('options', options);
+  optionsArgument(options, OPTION_NAMES);
   const tenant = stringOption('tenant', options.tenant, 'public');
   const namespace = stringOption('namespace', options.namespace, 'default');
   const headers = requestHeaders(options.token, options.headers);

@@ -1,10 +1,12 @@
 import type { CounterStore, RunOverlaps } from '../middleware/exclusivity-counter/types.js';
-import { integerOption } from '../internal/validate.js';
+import { integerOption, optionNames, optionsArgument } from '../internal/validate.js';
 import { checkClient, integerReply, type RedisLike } from './client.js';
 import { createEval } from './eval.js';
 import { checkKey, keyName, prefixOption } from './keys.js';
 import { DECREMENT_SCRIPT, INCREMENT_SCRIPT, RENEW_SCRIPT } from './scripts.generated.js';
 import { TransportError } from '../errors/transport-error.js';
+
+const OPTION_NAMES = optionNames<RedisCounterStoreOptions>({ prefix: true, ttlMs: true, retainMs: true });
 
 /** Options of {@link redisCounterStore}. */
 export interface RedisCounterStoreOptions {
@@ -68,6 +70,7 @@ export class RedisCounterStore implements CounterStore {
 
   /** Prefer {@link redisCounterStore}. Throws a `ConfigurationError` on a bad client or option. */
   constructor(client: RedisLike, options: RedisCounterStoreOptions = {}) {
+    optionsArgument(options, OPTION_NAMES);
     checkClient(client);
     this.#client = client;
     this.prefix = prefixOption(options.prefix);

@@ -8,6 +8,14 @@ import { checkClient, counterOption, integerReply, type RedisLike } from './clie
 import { createEval } from './eval.js';
 import { checkKey, keyName, prefixOption } from './keys.js';
 import { GET_SCRIPT, PUT_SCRIPT, RAISE_SCRIPT } from './scripts.generated.js';
+import { optionNames, optionsArgument } from '../internal/validate.js';
+
+const OPTION_NAMES = optionNames<RedisFencedStoreOptions<unknown>>({
+  prefix: true,
+  serialize: true,
+  deserialize: true,
+  tokenCounter: true,
+});
 
 /** Options of {@link redisFencedStore}. */
 export interface RedisFencedStoreOptions<V> {
@@ -81,6 +89,7 @@ export class RedisFencedStore<V = unknown> implements FencedStore<V> {
 
   /** Prefer {@link redisFencedStore}. Throws a `ConfigurationError` on a bad client or option. */
   constructor(client: RedisLike, options: RedisFencedStoreOptions<V> = {}) {
+    optionsArgument(options, OPTION_NAMES);
     checkClient(client);
     this.#client = client;
     this.prefix = prefixOption(options.prefix);

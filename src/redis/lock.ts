@@ -1,4 +1,5 @@
 import type { TokenCounter } from '../fencing/types.js';
+import { optionNames, optionsArgument } from '../internal/validate.js';
 import { checkTtl } from '../locks/check.js';
 import type { FencingTokenSource, Lease, Lock } from '../locks/types.js';
 import { TransportError } from '../errors/transport-error.js';
@@ -6,6 +7,8 @@ import { checkClient, integerReply, type RedisLike } from './client.js';
 import { createEval } from './eval.js';
 import { checkKey, keyName, prefixOption } from './keys.js';
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, NEXT_TOKEN_SCRIPT, RAISE_SCRIPT, RELEASE_SCRIPT } from './scripts.generated.js';
+
+const OPTION_NAMES = optionNames<RedisLockOptions>({ prefix: true });
 
 /** Options of {@link redisLock} and {@link redisTokenSource}. */
 export interface RedisLockOptions {
@@ -54,6 +57,7 @@ export class RedisLock implements Lock, FencingTokenSource, TokenCounter {
 
   /** Prefer {@link redisLock}. Throws a `ConfigurationError` on a bad client or option. */
   constructor(client: RedisLike, options: RedisLockOptions = {}) {
+    optionsArgument(options, OPTION_NAMES);
     checkClient(client);
     this.#client = client;
     this.prefix = prefixOption(options.prefix);

@@ -5,7 +5,7 @@ import { VersionConflictError } from '../errors/version-conflict-error.js';
 import { checkKey } from '../fencing/check.js';
 import type { Fence, FencedRecord, PutOptions } from '../fencing/types.js';
 import { serializedText, valueCodec } from '../internal/json.js';
-import { integerOption } from '../internal/validate.js';
+import { integerOption, optionNames, optionsArgument } from '../internal/validate.js';
 import { checkClaim, checkDelay, checkLimit, prepareCommit, resolveOutboxOptions, type ResolvedOutboxOptions } from '../outbox/effects.js';
 import type {
   ClaimedEffect,
@@ -35,6 +35,16 @@ import {
   OUTBOX_RETRY_SCRIPT,
   RAISE_SCRIPT,
 } from './scripts.generated.js';
+
+const OPTION_NAMES = optionNames<RedisOutboxOptions<unknown>>({
+  prefix: true,
+  shards: true,
+  serialize: true,
+  deserialize: true,
+  tokenCounter: true,
+  captureHeaders: true,
+  retainDoneMs: true,
+});
 
 /** Options of {@link redisOutbox}. */
 export interface RedisOutboxOptions<V> extends OutboxOptions {
@@ -149,6 +159,7 @@ export class RedisOutbox<V = unknown, P = unknown> implements Outbox<V, P> {
 
   /** Prefer {@link redisOutbox}. Throws a `ConfigurationError` on a bad client or option. */
   constructor(client: RedisLike, options: RedisOutboxOptions<V> = {}) {
+    optionsArgument(options, OPTION_NAMES);
     checkClient(client);
     this.#client = client;
     this.prefix = prefixOption(options.prefix);

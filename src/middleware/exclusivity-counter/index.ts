@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { HandlerContext, Middleware, Violation } from '../../consumer/types.js';
-import { adapterOption } from '../../internal/validate.js';
+import { adapterOption, optionNames, optionsArgument } from '../../internal/validate.js';
 import { MemoryCounterStore } from './memory-store.js';
 import { COUNTER_SOURCE, type CounterStore, type RunOverlaps } from './types.js';
+
+const OPTION_NAMES = optionNames<ExclusivityCounterOptions>({ store: true, onViolation: true });
 
 /** Options of {@link exclusivityCounter}. */
 export interface ExclusivityCounterOptions {
@@ -44,6 +46,7 @@ interface OpenRun {
  * the runs of its keys that started during the pause.
  */
 export function exclusivityCounter(options: ExclusivityCounterOptions = {}): Middleware {
+  optionsArgument(options, OPTION_NAMES);
   if (options.store !== undefined) adapterOption('store', options.store, ['increment', 'renew', 'decrement']);
   const store = options.store ?? new MemoryCounterStore();
   const { onViolation } = options;

@@ -1,5 +1,7 @@
-import { integerOption } from '../../internal/validate.js';
+import { integerOption, optionNames, optionsArgument } from '../../internal/validate.js';
 import type { CounterStore, RunOverlaps } from './types.js';
+
+const OPTION_NAMES = optionNames<MemoryCounterStoreOptions>({ ttlMs: true, retainMs: true, now: true });
 
 /** Options of {@link MemoryCounterStore}. */
 export interface MemoryCounterStoreOptions {
@@ -50,6 +52,7 @@ export class MemoryCounterStore implements CounterStore {
 
   /** Throws a `ConfigurationError` on a bad option. */
   constructor(options: MemoryCounterStoreOptions = {}) {
+    optionsArgument(options, OPTION_NAMES);
     this.ttlMs = integerOption('ttlMs', options.ttlMs, 3_000, 1);
     this.retainMs = integerOption('retainMs', options.retainMs, 600_000, 0);
     this.#now = options.now ?? (() => performance.now());

@@ -3,8 +3,18 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Middleware } from '../../consumer/types.js';
 import { ConfigurationError } from '../../errors/configuration-error.js';
 import { resolvePrivacy, type TelemetryPrivacy } from '../../logging/privacy.js';
-import { functionOption, integerOption, objectArgument, oneOfOption, stringOption } from '../../internal/validate.js';
+import { functionOption, integerOption, oneOfOption, optionNames, optionsArgument, stringOption } from '../../internal/validate.js';
 import { WALL_CLOCK, monotonicClockId, monotonicMicros, wallClockMicros } from '../../testing/history.js';
+
+const OPTION_NAMES = optionNames<RunLogOptions>({
+  keys: true,
+  keySalt: true,
+  path: true,
+  write: true,
+  seqOf: true,
+  clock: true,
+  maxBufferedBytes: true,
+});
 
 /** Options of {@link runLog}. */
 export interface RunLogOptions<T = unknown> extends Pick<TelemetryPrivacy, 'keys' | 'keySalt'> {
@@ -66,7 +76,7 @@ export interface RunLog<T = unknown> extends Middleware<T> {
  * @throws ConfigurationError when neither `path` nor `write` is given, or an option is invalid.
  */
 export function runLog<T = unknown>(options: RunLogOptions<T>): RunLog<T> {
-  objectArgument('options', options);
+  optionsArgument(options, OPTION_NAMES);
   const { path, write, seqOf } = options;
   if ((path === undefined) === (write === undefined)) {
     throw new ConfigurationError('path', 'exactly one of `path` (a file) and `write` (a function)', path ?? write);

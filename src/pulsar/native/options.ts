@@ -1,6 +1,28 @@
-import { adapterOption, booleanOption, integerOption, objectOption, oneOfOption } from '../../internal/validate.js';
+import { adapterOption, booleanOption, integerOption, knownOptions, objectOption, oneOfOption, optionNames, optionsArgument } from '../../internal/validate.js';
 import { resolvePulsarTransportOptions, type PulsarTransportBaseOptions, type ResolvedPulsarTransportOptions } from '../transport-options.js';
 import type { PulsarClientLike, PulsarCompressionType, PulsarHashingScheme } from './client.js';
+
+const OPTION_NAMES = optionNames<PulsarClientTransportOptions>({
+  tenant: true,
+  namespace: true,
+  deadLetterSubscription: true,
+  failoverRedeliverAfterMs: true,
+  client: true,
+  receive: true,
+  producer: true,
+  connectionCheckIntervalMs: true,
+});
+const RECEIVE_OPTION_NAMES = optionNames<PulsarClientReceiveOptions>({ batchSize: true, timeoutMs: true });
+const PRODUCER_OPTION_NAMES = optionNames<PulsarClientProducerOptions>({
+  batchingEnabled: true,
+  batchingMaxPublishDelayMs: true,
+  batchingMaxMessages: true,
+  hashingScheme: true,
+  compressionType: true,
+  sendTimeoutMs: true,
+  maxPendingMessages: true,
+  blockIfQueueFull: true,
+});
 
 /** How the transport's receive loop pulls messages out of the client. */
 export interface PulsarClientReceiveOptions {
@@ -96,10 +118,13 @@ const COMPRESSION_TYPES: readonly PulsarCompressionType[] = ['None', 'Zlib', 'LZ
 
 /** @internal Validate and apply defaults; throws `ConfigurationError` naming the option. */
 export function resolveClientOptions(options: PulsarClientTransportOptions): ResolvedClientOptions {
+  optionsArgument(options, OPTION_NAMES);
   const base = resolvePulsarTransportOptions(options);
   adapterOption('client', options.client, ['subscribe', 'createProducer']);
   const receive = objectOption('receive', options.receive);
+  knownOptions(receive, RECEIVE_OPTION_NAMES, 'receive.');
   const p = objectOption('producer', options.producer);
+  knownOptions(p, PRODUCER_OPTION_NAMES, 'producer.');
   const optionalInteger = (option: string, value: unknown, min: number): number | undefined =>
     value === undefined ? undefined : integerOption(option, value, 0, min);
   const producer: Record<string, unknown> = {

@@ -1,8 +1,25 @@
 import { ConfigurationError } from '../../errors/configuration-error.js';
 import type { BackoffPolicy } from '../../internal/backoff.js';
-import { integerOption, objectOption, stringOption } from '../../internal/validate.js';
+import { integerOption, knownOptions, objectOption, optionNames, optionsArgument, stringOption } from '../../internal/validate.js';
 import { resolvePulsarTransportOptions, type PulsarTransportBaseOptions, type ResolvedPulsarTransportOptions } from '../transport-options.js';
 import type { WebSocketConstructor } from './socket.js';
+
+const OPTION_NAMES = optionNames<PulsarWebSocketOptions>({
+  tenant: true,
+  namespace: true,
+  deadLetterSubscription: true,
+  failoverRedeliverAfterMs: true,
+  url: true,
+  token: true,
+  headers: true,
+  reconnect: true,
+  pingIntervalMs: true,
+  connectTimeoutMs: true,
+  maxPendingSends: true,
+  sendTimeoutMs: true,
+  webSocket: true,
+});
+const RECONNECT_OPTION_NAMES = optionNames<PulsarWebSocketReconnectOptions>({ initialDelayMs: true, maxDelayMs: true });
 
 /** Reconnection backoff of the WebSocket transport. */
 export interface PulsarWebSocketReconnectOptions {
@@ -118,9 +135,11 @@ export function requestHeaders(token: unknown, headers: unknown): Readonly<Recor
 
 /** @internal Validate and apply defaults; throws `ConfigurationError` naming the option. */
 export function resolveWebSocketOptions(options: PulsarWebSocketOptions): ResolvedWebSocketOptions {
+  optionsArgument(options, OPTION_NAMES);
   const base = resolvePulsarTransportOptions(options);
   const { wsBase, httpBase } = baseUrls('url', options.url);
   const reconnect: PulsarWebSocketOptions['reconnect'] & object = objectOption('reconnect', options.reconnect);
+  knownOptions(reconnect, RECONNECT_OPTION_NAMES, 'reconnect.');
   const initialDelayMs = integerOption('reconnect.initialDelayMs', reconnect.initialDelayMs, 100, 1);
   const maxDelayMs = integerOption('reconnect.maxDelayMs', reconnect.maxDelayMs, Math.max(10_000, initialDelayMs), 1);
   if (maxDelayMs < initialDelayMs) {

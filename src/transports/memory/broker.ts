@@ -1,8 +1,10 @@
-import { objectArgument } from '../../internal/validate.js';
+import { objectArgument, optionNames, optionsArgument } from '../../internal/validate.js';
 import type { MessageMeta, OutgoingMessage, Transport } from '../types.js';
 import { BrokerCore, type MemoryTopicStats } from './core.js';
 import { resolveBrokerOptions, type MemoryBrokerOptions } from './options.js';
 import { MemoryTransport } from './transport.js';
+
+const TRANSPORT_OPTION_NAMES = optionNames<MemoryTransportOptions>({ broker: true });
 
 const cores = new WeakMap<MemoryBroker, BrokerCore>();
 
@@ -171,5 +173,6 @@ export interface MemoryTransportOptions {
  * ```
  */
 export function memoryTransport(options: MemoryTransportOptions = {}): Transport {
+  optionsArgument(options, TRANSPORT_OPTION_NAMES);
   return (options.broker ?? defaultMemoryBroker()).transport();
 }

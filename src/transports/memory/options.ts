@@ -1,4 +1,13 @@
-import { integerOption, numberOption, objectArgument } from '../../internal/validate.js';
+import { integerOption, numberOption, optionNames, optionsArgument } from '../../internal/validate.js';
+
+const OPTION_NAMES = optionNames<MemoryBrokerOptions>({
+  nackRedeliveryDelayMs: true,
+  ackTimeoutMs: true,
+  activeConsumerFailoverDelayMs: true,
+  maxUnackedMessagesPerConsumer: true,
+  hashRangePoints: true,
+  sharedRoundRobinBatchSize: true,
+});
 
 /**
  * Options of `MemoryBroker`. The defaults follow Pulsar's where that makes sense for an
@@ -60,7 +69,7 @@ export interface ResolvedBrokerOptions {
 /** @internal Validate broker options and apply defaults. Throws a `ConfigurationError`. */
 export function resolveBrokerOptions(options: MemoryBrokerOptions | undefined): ResolvedBrokerOptions {
   if (options === undefined) options = {};
-  objectArgument('options', options);
+  optionsArgument(options, OPTION_NAMES);
   return Object.freeze({
     nackRedeliveryDelayMs: numberOption('nackRedeliveryDelayMs', options.nackRedeliveryDelayMs, 1000, 0),
     ackTimeoutMs: numberOption('ackTimeoutMs', options.ackTimeoutMs, 0, 0),
