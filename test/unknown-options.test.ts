@@ -98,7 +98,7 @@ describe('unknown option names', () => {
     });
   }
 
-  it('each factory accepts its own option names (the lists are complete)', async () => {
+  it('a factory accepts every option name of its type, inherited ones included', async () => {
     expect(await refusal(() => consoleLogger({ level: 'warn', format: 'text', write: () => undefined }))).toBeUndefined();
     expect(await refusal(() => redisOutbox(redis, { prefix: 'p:', shards: 2, tokenCounter: 'none', captureHeaders: () => undefined, retainDoneMs: 1 }))).toBeUndefined();
     expect(await refusal(() => postgresDdl({ schema: 's', table: 't', valueType: 'text', outboxTable: 'o', outbox: true }))).toBeUndefined();
