@@ -1,4 +1,10 @@
 /**
+ * @internal Requests for one partition per quiet spell: with the default `failoverRedeliverAfterMs` of 3 s,
+ * after 3, 6, 12, 24 and 48 s of quiet.
+ */
+export const MAX_ASKS = 5;
+
+/**
  * @internal Failover: which partitions went quiet since they last delivered.
  *
  * A partition that changes hands is rewound to its new active consumer after the broker's
@@ -10,13 +16,20 @@
  * from the new one during the delay. So what the old consumer gave back, and what either gave back
  * meanwhile, could wait indefinitely on a partition that went quiet.
  *
- * The transports therefore track, per partition of the current connection, the last message
- * received, the tick of the last receipt or settlement, the messages not settled, and whether it
- * delivered since it was last reported; once a partition has been quiet for a while with nothing
- * unsettled, they ask the broker once to redeliver it (a negative acknowledgement of its last
- * message, which the client turns into that partition's redelivery request). The broker honours it
- * from the active consumer and redelivers nothing when nothing is missing; from another consumer it
- * is ignored. Time is a coarse tick, so that a message costs no clock read.
+ * The transports therefore track, per partition, the last message received, the tick of the last
+ * receipt or settlement, the messages not settled, and how often it was asked for since it last
+ * delivered; once a partition has been quiet for a while with nothing unsettled, they ask the
+ * broker to redeliver it (a negative acknowledgement of its last message, which the client turns
+ * into that partition's redelivery request). The broker honours it from the active consumer and
+ * redelivers nothing when nothing is missing; from another consumer, or during a hand-over delay,
+ * it ignores it without a word. So one request is not enough: a partition that stays quiet is
+ * asked for again after twice the quiet time, then four times, up to {@link MAX_ASKS} requests per
+ * quiet spell, so that an ignored request costs a delay rather than a stranded partition, and an
+ * idle partition costs a handful of frames rather than a steady trickle. Time is a coarse tick, so
+ * that a message costs no clock read.
+ *
+ * A new connection keeps the partitions seen: the broker may make this consumer the active one of
+ * any of them again, and the hand-over that does so is the rewind that can be skipped.
  *
  * A partition is quiet only while the transport could have received from it: while it is paused or
  * has no room, the client may hold messages of the partition that the request would make the broker
@@ -33,13 +46,13 @@ export class QuietPartitions<P, M> {
   received(partition: P, message: M): void {
     const state = this.#partitions.get(partition);
     if (state === undefined) {
-      this.#partitions.set(partition, { last: message, tick: this.#tick, unsettled: 1, due: true });
+      this.#partitions.set(partition, { last: message, tick: this.#tick, unsettled: 1, asks: 0 });
       return;
     }
     state.last = message;
     state.tick = this.#tick;
     state.unsettled += 1;
-    state.due = true;
+    state.asks = 0;
   }
 
   /** A message of `partition` was acknowledged or given back. */
@@ -50,21 +63,25 @@ export class QuietPartitions<P, M> {
     state.tick = this.#tick;
   }
 
-  /** A new connection: its partitions start over. */
+  /** A new connection: nothing is unsettled on it, and every partition seen is asked for again once quiet. */
   reset(): void {
-    this.#partitions.clear();
+    for (const state of this.#partitions.values()) {
+      state.unsettled = 0;
+      state.tick = this.#tick;
+      state.asks = 0;
+    }
   }
 
   /**
-   * Advance one tick. Returns the last message of each partition that delivered since it was last
-   * returned, has nothing unsettled, and saw nothing for `ticks` ticks.
+   * Advance one tick. Returns the last message of each partition with nothing unsettled that was
+   * quiet for `ticks` ticks (for its second request `2 × ticks`, its third `4 × ticks`, …).
    */
   sweep(ticks: number): M[] {
     this.#tick += 1;
     const quiet: M[] = [];
     for (const state of this.#partitions.values()) {
-      if (!state.due || state.unsettled !== 0 || this.#tick - state.tick < ticks) continue;
-      state.due = false;
+      if (state.asks >= MAX_ASKS || state.unsettled !== 0 || this.#tick - state.tick < ticks * 2 ** state.asks) continue;
+      state.asks += 1;
       quiet.push(state.last);
     }
     return quiet;
@@ -101,5 +118,6 @@ interface PartitionState<M> {
   last: M;
   tick: number;
   unsettled: number;
-  due: boolean;
+  /** Requests since the partition last delivered. */
+  asks: number;
 }

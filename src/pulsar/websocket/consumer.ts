@@ -295,7 +295,7 @@ export class WsSubscription extends PulsarSubscription<WsConsumerHost> {
     return new SubscriptionTypeConflictError(this.topic.full, this.options.subscription, SUBSCRIPTION_TYPE[this.options.type], match[0].trim(), error);
   }
 
-  /** Failover: ask once for redelivery of each partition gone quiet (see {@link QuietPartitions}). */
+  /** Failover: ask for redelivery of each partition gone quiet, a few times (see {@link QuietPartitions}). */
   #watchQuietPartitions(): void {
     const quiet = this.#quiet;
     if (quiet === undefined) return;

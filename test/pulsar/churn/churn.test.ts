@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ConsumerMode } from '../../../src/index.js';
 import { brokerCommand, inCi, startDedicatedBroker, stopDedicatedBroker, type DedicatedBroker } from '../dedicated-broker.js';
 import { skipReason } from '../websocket/helpers.js';
-import { runChurn, type ChurnOptions, type ChurnResult, type Fault } from './driver.js';
+import { explainLoss, runChurn, type ChurnOptions, type ChurnResult, type Fault } from './driver.js';
 
 const webUrl = inject('pulsarWebUrl');
 const serviceUrl = inject('pulsarServiceUrl');
@@ -76,6 +76,7 @@ function line(label: string, r: ChurnResult): string {
 
 /** What holds in every mode: nothing lost, every event in the fenced state once, no overlap within one consumer. */
 function expectSafe(r: ChurnResult): void {
+  if (r.report.lost.length > 0) for (const l of explainLoss(r)) console.log(`[churn lost] ${l}`);
   expect(r.report.lost).toEqual([]);
   expect(r.fenced.missing, r.fenced.examples.join('\n')).toBe(0);
   expect(r.fenced.duplicated, r.fenced.examples.join('\n')).toBe(0);

@@ -7,7 +7,7 @@
  * repeats. Used by the churn tests and by `npm run bench`'s churn scenario.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { createProducer, type ConsumerMode, type ConsumerStats } from '../../../src/index.js';
 import { pulsarAdmin, pulsarWebSocketTransport } from '../../../src/pulsar/index.js';
 import { redisFencedStore } from '../../../src/redis/index.js';
+import { partitionOf } from '../../../src/pulsar/websocket/message-id.js';
 import { checkHistory, monotonicMicros, uniqueName, type HistoryReport, type RunRecord } from '../../../src/testing/index.js';
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -47,6 +48,8 @@ export interface ChurnOptions {
 }
 
 export interface ChurnResult {
+  /** The partitioned topic of the run. */
+  readonly topic: string;
   readonly report: HistoryReport;
   readonly records: readonly RunRecord[];
   /** Successful runs of an event that had succeeded before (work done again). */
@@ -240,7 +243,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
         if (!consumers.slice(0, i).includes(consumers[i] as string)) repeatedElsewhere += 1;
       }
     }
-    return { report, records, repeatedRuns, repeatedElsewhere, fenced, publishMs: published_ - began, drainMs, stats };
+    return { topic, report, records, repeatedRuns, repeatedElsewhere, fenced, publishMs: published_ - began, drainMs, stats };
   } finally {
     for (const worker of workers) {
       if (worker.child.exitCode === null && worker.child.signalCode === null) {
@@ -253,6 +256,8 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     const keys = await redis.keys(`${prefix}*`).catch(() => [] as string[]);
     if (keys.length > 0) await redis.del(...keys).catch(() => undefined);
     redis.disconnect();
+    // For whoever studies a run: its consumers' run logs, kept in that directory.
+    if (process.env.EC_CHURN_KEEP !== undefined) cpSync(dir, join(process.env.EC_CHURN_KEEP, topic), { recursive: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -290,4 +295,47 @@ function readRecords(logs: readonly string[]): RunRecord[] {
     }
   }
   return records;
+}
+
+/**
+ * What a run that lost events shows of them, for its log: per partition, the events lost, who ran
+ * its events last and when; the consumers' final stats; and what the broker logged of the topic's
+ * hand-overs and redelivery requests (from the local broker's log, when it is where
+ * `scripts/pulsar/pulsar.sh` keeps it).
+ */
+export function explainLoss(r: ChurnResult, brokerLog = join(process.env.PULSAR_DATA_DIR ?? '.pulsar-data', 'logs', 'pulsar.log')): string[] {
+  const lines: string[] = [];
+  const lost = new Set(r.report.lost);
+  const t0 = Math.min(...r.records.map((x) => x.start));
+  const at = (us: number): string => `${((us - t0) / 1000).toFixed(0)} ms`;
+  // A key's partition, from the id of any run of one of its events.
+  const partitionOfKey = new Map<string, number>();
+  for (const x of r.records) if (!partitionOfKey.has(x.key)) partitionOfKey.set(x.key, partitionOf(x.messageId));
+  const keyOfSeq = new Map(r.records.map((x) => [x.seq, x.key]));
+  const byPartition = new Map<number, number[]>();
+  for (const seq of lost) {
+    const key = keyOfSeq.get(seq);
+    const partition = key === undefined ? -1 : (partitionOfKey.get(key) ?? -1);
+    byPartition.set(partition, [...(byPartition.get(partition) ?? []), seq]);
+  }
+  for (const [partition, seqs] of byPartition) {
+    const runs = r.records.filter((x) => partitionOfKey.get(x.key) === partition);
+    const last = new Map<string, number>();
+    for (const x of runs) last.set(x.consumer, Math.max(last.get(x.consumer) ?? 0, x.end ?? x.start));
+    const who = [...last].map(([consumer, us]) => `${consumer} until ${at(us)}`).join(', ');
+    lines.push(`partition ${partition}: ${seqs.length} lost (seq ${Math.min(...seqs)}..${Math.max(...seqs)}); its runs: ${who || 'none'}`);
+  }
+  for (const s of r.stats) {
+    lines.push(`stats: inFlight=${s.inFlight} processed=${s.processed} released=${s.released} repeatsSkipped=${s.repeatsSkipped} staleTokens=${s.staleTokens} failed=${s.failed}`);
+  }
+  let log = '';
+  try {
+    log = readFileSync(brokerLog, 'utf8');
+  } catch {
+    lines.push(`(no broker log at ${brokerLog})`);
+  }
+  const name = r.topic.split('/').at(-1) as string;
+  const events = log.split('\n').filter((l) => l.includes(name) && /Ignoring|active consumer|Rewind|rewind/.test(l));
+  for (const l of events.slice(-60)) lines.push(`broker: ${l.slice(0, 400)}`);
+  return lines;
 }
