@@ -6,17 +6,17 @@ import { DecodeError } from '../errors/decode-error.js';
 import { HandlerTimeoutError } from '../errors/handler-timeout-error.js';
 import { KeyExtractionError } from '../errors/key-extraction-error.js';
 import { isStaleTokenError } from '../errors/stale-token-error.js';
-import { TransportError, isTransportError } from '../errors/transport-error.js';
+import { TransportError } from '../errors/transport-error.js';
 import { isRetriable, toError } from '../errors/classify.js';
-import { backoffDelay, type BackoffPolicy } from '../internal/backoff.js';
+import { backoffDelay } from '../internal/backoff.js';
 import { Emitter } from '../internal/emitter.js';
 import { safeError } from '../logging/privacy.js';
-import { compose } from '../middleware/compose.js';
-import { defaultDeadLetterTopic } from '../transports/dead-letter.js';
-import type { Delivery, Subscription, SubscriptionType } from '../transports/types.js';
+import type { Delivery, Subscription } from '../transports/types.js';
 import type { Claim, ClaimHost, ObtainResult } from './claim.js';
 import { RunContext, type ContextHost, type RunInit } from './context.js';
+import { zeroCounts, type Counts } from './counts.js';
 import { Entry } from './entry.js';
+import { invoker, type Invoke } from './invoke.js';
 import { RecentCompletions } from './recent-completions.js';
 import { logConsumerEvents } from './log-events.js';
 import type { KeyState } from './key-state.js';
@@ -24,6 +24,8 @@ import { KeyTable } from './key-table.js';
 import { LeaseClaim } from './lease-claim.js';
 import type { ResolvedOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
+import { Settlement } from './settlement.js';
+import { subscribeWithRetries } from './subscribe.js';
 import { HandlerTimeouts } from './timeouts.js';
 import { TokenClaim } from './token-claim.js';
 import type {
@@ -33,23 +35,14 @@ import type {
   ConsumerMode,
   ConsumerState,
   ConsumerStats,
-  BatchHandler,
   ExclusiveConsumer,
   Handler,
-  HandlerContext,
   KeyFn,
   RunOutcome,
   StopOptions,
   StopReport,
   Violation,
 } from './types.js';
-
-const SUBSCRIPTION_TYPE: Readonly<Record<ConsumerMode, SubscriptionType>> = {
-  'key-shared': 'key-shared',
-  failover: 'failover',
-  'shared-locked': 'shared',
-  shared: 'shared',
-};
 
 let sharedModeWarned = false;
 
@@ -58,13 +51,6 @@ const STOPPING = 'consumer stopping';
 /** The negative-acknowledgement delay of the library's transports when none is configured. */
 const TRANSPORT_NACK_DELAY_MS = 1000;
 const STALE_REASON = 'fencing token is stale: another consumer owns the key';
-/** Between attempts of the first subscription while the broker cannot be reached. */
-const START_RETRY: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.5 });
-
-/** The cumulative counters of {@link ConsumerStats}. */
-type Counts = {
-  -readonly [K in keyof Omit<ConsumerStats, 'state' | 'inFlight' | 'running' | 'activeKeys' | 'paused'>]: number;
-};
 
 /**
  * @internal A consumer: its lifecycle, the intake of deliveries, the run of each key's events and
@@ -72,7 +58,7 @@ type Counts = {
  * arrival order; up to `maxConcurrency` keys run at once ({@link Scheduler}); a key gives its slot
  * back after each event when others wait, so a slow or busy key never holds the rest back. A key's
  * state lives in {@link KeyState}, what its runs must hold in its {@link Claim}, handler timeouts
- * in {@link HandlerTimeouts}.
+ * in {@link HandlerTimeouts}, the ways a message leaves in {@link Settlement}.
  */
 export class Engine<T> implements ExclusiveConsumer, ContextHost {
   readonly topic: string;
@@ -83,26 +69,13 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
 
   readonly #options: ResolvedOptions<T>;
   readonly #keyFn: KeyFn<T>;
-  readonly #invoke: (ctx: HandlerContext<T>) => Promise<void> | void;
+  readonly #invoke: Invoke<T>;
   readonly #emitter: Emitter<ConsumerEvents>;
   readonly #keys: KeyTable<T>;
   readonly #scheduler: Scheduler<T>;
   readonly #timeouts: HandlerTimeouts;
-  readonly #counts: Counts = {
-    processed: 0,
-    failed: 0,
-    retried: 0,
-    deadLettered: 0,
-    released: 0,
-    repeatsSkipped: 0,
-    violations: 0,
-    keyMismatches: 0,
-    leasesLost: 0,
-    staleTokens: 0,
-    queueDepthHighWater: 0,
-    leaseWaitMs: 0,
-    redeliveredRuns: 0,
-  };
+  readonly #counts: Counts = zeroCounts();
+  readonly #settlement: Settlement;
   #inFlight = 0;
   /** Whether the subscription is paused because `maxInFlight` messages are unsettled. */
   #paused = false;
@@ -141,16 +114,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       mode: options.mode,
       transport: options.transport.name,
     });
-    // A batch consumer's handler takes the run's events; the engine drives both the same way.
-    const batchHandler = handler as unknown as BatchHandler<T>;
-    const last: (ctx: HandlerContext<T>) => Promise<void> | void =
-      options.batch === undefined ? (ctx) => handler(ctx.event, ctx) : (ctx) => batchHandler(ctx.events, ctx);
-    this.#invoke =
-      options.middleware.length === 0
-        ? last
-        : compose(options.middleware, async (ctx) => {
-            await last(ctx);
-          });
+    this.#invoke = invoker(handler, options);
     this.#emitter = new Emitter<ConsumerEvents>((error, event) => {
       if (event !== 'error') this.reportError(error, `listener:${String(event)}`);
     });
@@ -158,6 +122,17 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#routed = options.mode === 'key-shared' || options.mode === 'failover';
     this.#checkKey = options.checkPartitionKey && this.#routed;
     this.#completed = options.rememberCompleted > 0 ? new RecentCompletions(options.rememberCompleted) : undefined;
+    this.#settlement = new Settlement({
+      consumerName: options.consumerName,
+      privacy: options.privacy,
+      counts: this.#counts,
+      emitter: this.#emitter,
+      completed: this.#completed,
+      routed: this.#routed,
+      stopping: () => this.#stopping,
+      left: () => this.#left(),
+      reportError: (error, phase) => this.reportError(error, phase),
+    });
 
     const claimHost: ClaimHost = {
       consumerName: options.consumerName,
@@ -286,7 +261,16 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       }
     }
     try {
-      this.#subscription = await this.#subscribe();
+      this.#subscription = await subscribeWithRetries(
+        this.topic,
+        o,
+        {
+          onMessages: (batch) => this.#receive(batch),
+          onError: (error) => this.reportError(error, 'transport'),
+          onDeliveriesLost: () => this.#onConnectionLost(),
+        },
+        { starting: () => this.#state === 'starting', reportError: (error, phase) => this.reportError(error, phase) },
+      );
     } catch (error) {
       this.#state = 'idle';
       this.#startPromise = undefined;
@@ -298,49 +282,6 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     this.#state = 'running';
     this.#timeouts.start();
     this.#emitter.emit('consumer.started', { consumerName: this.consumerName });
-  }
-
-  /** Subscribe, trying again with backoff for up to `startTimeoutMs` while the failure is retriable. */
-  async #subscribe(): Promise<Subscription> {
-    const o = this.#options;
-    const began = performance.now();
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await this.#subscribeOnce();
-      } catch (error) {
-        const waited = performance.now() - began;
-        if (!isRetriable(error) || this.#state !== 'starting' || waited >= o.startTimeoutMs) {
-          // A typed refusal (a subscription held with another type) says more than a wrapper would.
-          if (attempt === 1 || !isRetriable(error) || !isTransportError(error)) throw error;
-          const reason = error instanceof Error ? error.message : String(error);
-          throw new TransportError(`Could not subscribe to ${this.topic} in ${Math.round(waited)} ms (${attempt} attempts): ${reason}`, {
-            cause: error,
-            context: { topic: this.topic, attempts: attempt },
-          });
-        }
-        this.reportError(error, 'start');
-        const delay = Math.min(backoffDelay(attempt, START_RETRY), Math.max(1, o.startTimeoutMs - waited));
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
-
-  #subscribeOnce(): Promise<Subscription> {
-    const o = this.#options;
-    return o.transport.subscribe({
-        topic: this.topic,
-        subscription: o.subscription,
-        consumerName: o.consumerName,
-        type: SUBSCRIPTION_TYPE[o.mode],
-        initialPosition: o.initialPosition,
-        receiverQueueSize: o.maxInFlight,
-        deadLetterTopic: o.deadLetterTopic ?? defaultDeadLetterTopic(this.topic, o.subscription),
-        ...(o.maxRedeliverCount === undefined ? {} : { maxRedeliverCount: o.maxRedeliverCount }),
-        ...(o.nackRedeliveryDelayMs === undefined ? {} : { nackRedeliveryDelayMs: o.nackRedeliveryDelayMs }),
-        onMessages: (batch) => this.#receive(batch),
-        onError: (error) => this.reportError(error, 'transport'),
-        onDeliveriesLost: () => this.#onConnectionLost(),
-      });
   }
 
   async #stop(options: StopOptions): Promise<StopReport> {
@@ -367,7 +308,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     for (const ks of [...this.#keys.values()]) {
       const running = ks.phase === 'running';
       if (!running) ks.wake();
-      for (const entry of ks.drain(running ? (ks.current?.size ?? 1) : 0)) this.#release(entry.delivery, ks.key, STOPPING);
+      for (const entry of ks.drain(running ? (ks.current?.size ?? 1) : 0)) this.#settlement.release(entry.delivery, ks.key, STOPPING);
       if (!running) this.#retireKey(ks);
     }
     if (!drain) this.#abortRunning(new ConsumerStoppedError());
@@ -423,7 +364,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       const delivery = batch[i] as Delivery;
       this.#inFlight += 1;
       if (stopping) {
-        this.#release(delivery, undefined, STOPPING);
+        this.#settlement.release(delivery, undefined, STOPPING);
         continue;
       }
       let event: T;
@@ -434,10 +375,10 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
           // The codec is misconfigured (a schema that validates asynchronously), not the payload at
           // fault: give the message back rather than dead-letter every message.
           this.reportError(error, 'decode');
-          this.#release(delivery, undefined, 'codec misconfigured');
+          this.#settlement.release(delivery, undefined, 'codec misconfigured');
           continue;
         }
-        void this.#deadLetter(delivery, undefined, new DecodeError(codec.name, delivery.id, error), 0);
+        void this.#settlement.deadLetter(delivery, undefined, new DecodeError(codec.name, delivery.id, error), 0);
         continue;
       }
       let key: unknown;
@@ -445,12 +386,12 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         key = this.#keyFn(event, delivery);
       } catch (error) {
         const reason = error instanceof Error ? `: ${error.message}` : '';
-        void this.#deadLetter(delivery, undefined, new KeyExtractionError(`Key function threw${reason}`, delivery.id, error), 0);
+        void this.#settlement.deadLetter(delivery, undefined, new KeyExtractionError(`Key function threw${reason}`, delivery.id, error), 0);
         continue;
       }
       if (typeof key !== 'string' || key.length === 0) {
         const got = typeof key === 'string' ? 'an empty string' : typeof key;
-        void this.#deadLetter(
+        void this.#settlement.deadLetter(
           delivery,
           undefined,
           new KeyExtractionError(`Key function must return a non-empty string, got ${got}`, delivery.id),
@@ -502,7 +443,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       if (entry.epoch !== this.#epoch || entry.delivery.lost === true) {
         // Its connection is gone: the broker already handed it to another consumer.
         ks.shift();
-        this.#drop(entry);
+        this.#settlement.drop(entry);
         continue;
       }
       if (this.#completed?.has(entry.delivery.id) === true) {
@@ -510,7 +451,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         // again because its acknowledgement was lost with a connection.
         ks.shift();
         this.#counts.repeatsSkipped += 1;
-        this.#ack(entry.delivery);
+        this.#settlement.ack(entry.delivery);
         continue;
       }
       const batching = this.#options.batch;
@@ -629,7 +570,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         // Its connection is gone, so it cannot be acknowledged; but if it succeeded, the broker's
         // redelivery here must not run it again.
         if (error === undefined) this.#completed?.add(done.delivery.id);
-        this.#drop(done);
+        this.#settlement.drop(done);
       }
       if (ctx.observed) ctx.reportOutcome({ action: 'release', error, reason: 'connection-lost' });
     } else if (error === undefined) {
@@ -638,7 +579,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
         const done = ks.first as Entry<T>;
         ks.shift();
         this.#completed?.add(done.delivery.id);
-        this.#ack(done.delivery);
+        this.#settlement.ack(done.delivery);
         this.#counts.processed += 1;
         if (ctx.startedAt !== 0) {
           this.#emitter.emit('message.processed', { key: ks.key, messageId: done.delivery.id, attempt: done.attempt, durationMs });
@@ -682,11 +623,11 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
     }
     if (this.#stopping && isRetriable(error)) {
       if (ctx?.observed) ctx.reportOutcome({ action: 'release', error, reason: 'stopping' });
-      for (const e of given) this.#release(e.delivery, ks.key, STOPPING);
+      for (const e of given) this.#settlement.release(e.delivery, ks.key, STOPPING);
       return this.#proceed(ks);
     }
     if (ctx?.observed) ctx.reportOutcome({ action: 'dead-letter', error });
-    const letters = given.length === 1 ? this.#deadLetter(entry.delivery, ks.key, error, entry.attempt) : Promise.all(given.map((e) => this.#deadLetter(e.delivery, ks.key, error, e.attempt)));
+    const letters = given.length === 1 ? this.#settlement.deadLetter(entry.delivery, ks.key, error, entry.attempt) : Promise.all(given.map((e) => this.#settlement.deadLetter(e.delivery, ks.key, error, e.attempt)));
     void letters.then(() => {
       if (this.#proceed(ks)) this.#drive(ks);
     });
@@ -726,7 +667,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
   #endTurn(ks: KeyState<T>): void {
     ks.phase = 'idle';
     if (ks.size > 0 && this.#stopping) {
-      for (const entry of ks.drain(0)) this.#release(entry.delivery, ks.key, STOPPING);
+      for (const entry of ks.drain(0)) this.#settlement.release(entry.delivery, ks.key, STOPPING);
     }
     if (ks.size === 0) this.#retireKey(ks);
     else this.#scheduler.schedule(ks);
@@ -777,7 +718,7 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
    */
   #giveBack(ks: KeyState<T>, reason: string): void {
     const given = ks.drain(0);
-    for (const entry of given) this.#release(entry.delivery, ks.key, reason);
+    for (const entry of given) this.#settlement.release(entry.delivery, ks.key, reason);
     if (!this.#routed || this.#stopping || given.length === 0) {
       this.#endTurn(ks);
       return;
@@ -807,79 +748,19 @@ export class Engine<T> implements ExclusiveConsumer, ContextHost {
       const phase = ks.phase;
       if (phase === 'lingering') continue; // no events, and its lease stays valid
       if (phase === 'waiting') ks.wake();
-      for (const entry of ks.drain(phase === 'running' ? (ks.current?.size ?? 1) : 0)) this.#drop(entry);
+      for (const entry of ks.drain(phase === 'running' ? (ks.current?.size ?? 1) : 0)) this.#settlement.drop(entry);
       // A key in the ready queue has no events left: it ends its turn as soon as it gets one.
       if (phase !== 'running' && phase !== 'ready') this.#retireKey(ks);
     }
   }
 
-  /** A message left this consumer (acknowledged, released, dropped or dead-lettered). */
-  #settle(): void {
+  /** A message left this consumer (see {@link Settlement}): one fewer in flight, perhaps below the resume mark. */
+  #left(): void {
     this.#inFlight -= 1;
     if (this.#paused && this.#inFlight <= this.#resumeAt && !this.#stopping) {
       this.#paused = false;
       if (!this.#pausedByUser) this.#subscription?.resume();
       this.#emitter.emit('transport.resumed', { inFlight: this.#inFlight });
     }
-  }
-
-  #ack(delivery: Delivery): void {
-    try {
-      const result = delivery.ack();
-      if (result !== undefined) result.then(undefined, (error: unknown) => this.reportError(error, 'ack'));
-    } catch (error) {
-      this.reportError(error, 'ack');
-    }
-    this.#settle();
-  }
-
-  /** Give a message back to the broker for redelivery. */
-  #release(delivery: Delivery, key: string | undefined, reason: string): void {
-    // When stopping in a broker-routed mode, closing the subscription hands every unacknowledged
-    // message over at once and in order; a negative ack would let the key move to another consumer
-    // while its older messages wait out the nack delay, reordering them.
-    if (!this.#routed || !this.#stopping) {
-      try {
-        delivery.nack();
-      } catch (error) {
-        this.reportError(error, 'nack');
-      }
-    }
-    this.#counts.released += 1;
-    this.#settle();
-    if (this.#emitter.has('message.released')) {
-      this.#emitter.emit('message.released', { key, messageId: delivery.id, reason });
-    }
-  }
-
-  /** Settle a message locally without the broker: its connection is gone, the broker took it back. */
-  #drop(entry: Entry<T>): void {
-    this.#counts.released += 1;
-    this.#settle();
-    if (this.#emitter.has('message.released')) {
-      this.#emitter.emit('message.released', { key: entry.key, messageId: entry.delivery.id, reason: 'connection lost' });
-    }
-  }
-
-  async #deadLetter(delivery: Delivery, key: string | undefined, error: Error, attempts: number): Promise<void> {
-    const safe = safeError(error, this.#options.privacy, key);
-    try {
-      await delivery.deadLetter({
-        code: safe.code ?? safe.type,
-        // The dead-letter topic is telemetry too: a foreign message may quote the payload.
-        message: safe.message ?? safe.type,
-        attempts,
-        consumerName: this.consumerName,
-      });
-    } catch (dlqError) {
-      // Never lost: the broker redelivers it, and the dead letter is tried again then.
-      this.reportError(dlqError, 'dead-letter');
-      this.#release(delivery, key, 'dead-letter publish failed');
-      return;
-    }
-    this.#counts.deadLettered += 1;
-    this.#completed?.add(delivery.id);
-    this.#settle();
-    this.#emitter.emit('message.dead-lettered', { key, messageId: delivery.id, error, attempts });
   }
 }
