@@ -1,6 +1,6 @@
 /**
- * @internal Requests for one partition per quiet spell: with the default `failoverRedeliverAfterMs` of 3 s,
- * after 3, 6, 12, 24 and 48 s of quiet.
+ * @internal Requests for one partition per quiet spell: with the default
+ * `failoverRedeliverAfterMs` of 3 s, after 3, 6, 12, 24 and 48 s of quiet.
  */
 export const MAX_ASKS = 5;
 

@@ -50,6 +50,8 @@ export interface ChurnOptions {
 export interface ChurnResult {
   /** The partitioned topic of the run. */
   readonly topic: string;
+  /** Every event published, in publish order. */
+  readonly published: ReadonlyArray<{ readonly key: string; readonly seq: number }>;
   readonly report: HistoryReport;
   readonly records: readonly RunRecord[];
   /** Successful runs of an event that had succeeded before (work done again). */
@@ -243,7 +245,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
         if (!consumers.slice(0, i).includes(consumers[i] as string)) repeatedElsewhere += 1;
       }
     }
-    return { topic, report, records, repeatedRuns, repeatedElsewhere, fenced, publishMs: published_ - began, drainMs, stats };
+    return { topic, published, report, records, repeatedRuns, repeatedElsewhere, fenced, publishMs: published_ - began, drainMs, stats };
   } finally {
     for (const worker of workers) {
       if (worker.child.exitCode === null && worker.child.signalCode === null) {
@@ -308,10 +310,11 @@ export function explainLoss(r: ChurnResult, brokerLog = join(process.env.PULSAR_
   const lost = new Set(r.report.lost);
   const t0 = Math.min(...r.records.map((x) => x.start));
   const at = (us: number): string => `${((us - t0) / 1000).toFixed(0)} ms`;
-  // A key's partition, from the id of any run of one of its events.
+  // A key's partition, from the WebSocket id of any run of one of its events (-1: none ran, or
+  // the id is another transport's).
   const partitionOfKey = new Map<string, number>();
   for (const x of r.records) if (!partitionOfKey.has(x.key)) partitionOfKey.set(x.key, partitionOf(x.messageId));
-  const keyOfSeq = new Map(r.records.map((x) => [x.seq, x.key]));
+  const keyOfSeq = new Map(r.published.map((e) => [e.seq, e.key]));
   const byPartition = new Map<number, number[]>();
   for (const seq of lost) {
     const key = keyOfSeq.get(seq);
@@ -323,7 +326,7 @@ export function explainLoss(r: ChurnResult, brokerLog = join(process.env.PULSAR_
     const last = new Map<string, number>();
     for (const x of runs) last.set(x.consumer, Math.max(last.get(x.consumer) ?? 0, x.end ?? x.start));
     const who = [...last].map(([consumer, us]) => `${consumer} until ${at(us)}`).join(', ');
-    lines.push(`partition ${partition}: ${seqs.length} lost (seq ${Math.min(...seqs)}..${Math.max(...seqs)}); its runs: ${who || 'none'}`);
+    lines.push(`partition ${partition < 0 ? 'unknown' : partition}: ${seqs.length} lost (seq ${Math.min(...seqs)}..${Math.max(...seqs)}); its runs: ${who || 'none'}`);
   }
   for (const s of r.stats) {
     lines.push(`stats: inFlight=${s.inFlight} processed=${s.processed} released=${s.released} repeatsSkipped=${s.repeatsSkipped} staleTokens=${s.staleTokens} failed=${s.failed}`);
